@@ -1,0 +1,49 @@
+"""Pluggable classifiers behind one interface (`classify_many`).
+
+Providers are built once per process and provider name, and reused: the local model is loaded once and picks
+up a newly promoted version by itself (see `local.py`).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import Flask, current_app
+
+from app.classifier.base import CATEGORIES, Classification, Classifier, Tag, normalize_category
+
+__all__ = ["CATEGORIES", "Classification", "Classifier", "Tag", "get_classifier", "init_app", "normalize_category"]
+
+_lock = threading.Lock()
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["classifiers"] = {}
+
+
+def build_classifier(provider: str, config: dict[str, Any]) -> Classifier:
+    """Build a provider from a config mapping (Flask config or plain dict; used by CLI and evals too)."""
+    if provider == "local":
+        from app.classifier.local import LocalClassifier
+
+        return LocalClassifier.from_config(config)
+    if provider in ("openai", "hibrido"):
+        from app.classifier.llm import build_llm_classifier
+
+        return build_llm_classifier(provider, config)
+    raise ValueError(f"unknown classifier provider: {provider!r}")
+
+
+def get_classifier(provider: str | None = None) -> Classifier:
+    """The process-wide classifier for `provider` (default: CLASSIFIER_PROVIDER)."""
+    app = current_app
+    name = provider or app.config["CLASSIFIER_PROVIDER"]
+    cache: dict[str, Classifier] = app.extensions["classifiers"]
+    classifier = cache.get(name)
+    if classifier is None:
+        with _lock:
+            classifier = cache.get(name)
+            if classifier is None:
+                classifier = cache[name] = build_classifier(name, app.config)
+    return classifier
