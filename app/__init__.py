@@ -1,0 +1,69 @@
+"""AluMusic Insights: the application factory. Nothing runs at import time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.config import INSTANCE_DIR, load_config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """config -> extensions -> blueprints -> error handlers -> cli."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    app.config.from_mapping(load_config(config))
+    if app.config.get("TRUSTED_PROXIES", 1):
+        # Behind NGINX: trust one hop for the client address (rate limits) and scheme (links).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_cli(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    from app.logconfig import configure_logging
+
+    configure_logging(app)
+
+
+def register_extensions(app: Flask) -> None:
+    from app import auth, classifier, metrics
+    from app.extensions import cache, db, jwt, limiter, mail, migrate
+    from app.tasks import celery_init_app
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", "migrations")))
+    jwt.init_app(app)
+    auth.init_app(app)
+    cache.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+    classifier.init_app(app)
+    metrics.init_app(app)
+    celery_init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.api import create_blueprint
+    from app.views import ops
+
+    app.register_blueprint(create_blueprint())
+    app.register_blueprint(ops.bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from app.errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_cli(app: Flask) -> None:
+    from app.cli import register_commands
+
+    register_commands(app)

@@ -1,0 +1,38 @@
+"""The API blueprint and its routing table: every URL mapped to one resource, in one place."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask_restful import Api
+
+from app.api import auth, comments
+
+
+class ApiRouter(Api):
+    """Flask-RESTful with its own error handling switched off: every error goes through app.errors."""
+
+    def handle_error(self, e):  # noqa: D102 - re-raise so the app's handlers build the one envelope
+        raise e
+
+
+# (url, resource, endpoint). app.openapi documents exactly these.
+ROUTES: list[tuple[str, type, str]] = [
+    ("/auth/login", auth.Login, "auth_login"),
+    ("/auth/refresh", auth.Refresh, "auth_refresh"),
+    ("/auth/logout", auth.Logout, "auth_logout"),
+    ("/auth/register", auth.Register, "auth_register"),
+    ("/auth/me", auth.Me, "auth_me"),
+    ("/comentarios", comments.CommentList, "comments"),
+    ("/comentarios/<comment_id>", comments.CommentDetail, "comment_detail"),
+    ("/comentarios/<comment_id>/historico", comments.CommentHistory, "comment_history"),
+]
+
+URL_PREFIX = "/api"
+
+
+def create_blueprint() -> Blueprint:
+    bp = Blueprint("api", __name__, url_prefix=URL_PREFIX)
+    api = ApiRouter(bp)
+    for url, resource, endpoint in ROUTES:
+        api.add_resource(resource, url, endpoint=endpoint)
+    return bp

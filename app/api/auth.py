@@ -1,0 +1,74 @@
+"""POST /api/auth/login, /refresh, /logout, /register; GET /api/auth/me."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_jwt_extended import current_user, get_jwt, jwt_required
+
+from app.api.base import BaseResource, roles_required
+from app.extensions import limiter
+from app.schemas.auth import LoginIn, RegisterIn, TokenOut, UserOut
+from app.schemas.common import parse, read_json_body
+from app.services import users
+from app.utils.json import json_response
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _user_out(user) -> dict:
+    return {"id": user.id, "username": user.username, "role": user.role, "active": user.active}
+
+
+class Login(BaseResource):
+    decorators = [limiter.limit(_login_limit, methods=["POST"])]
+    openapi = {"post": {"summary": "Entrar (gera tokens de acesso e de renovação)", "body": LoginIn,
+                        "response": TokenOut, "public": True, "errors": [401, 422, 429]}}
+
+    def post(self):
+        data = parse(LoginIn, read_json_body())
+        return json_response(users.login(data.username, data.password))
+
+
+class Refresh(BaseResource):
+    openapi = {"post": {"summary": "Novo token de acesso a partir do token de renovação (refresh)",
+                        "response": TokenOut, "auth": "refresh"}}
+
+    @jwt_required(refresh=True)
+    def post(self):
+        return json_response(users.refresh(current_user))
+
+
+class Logout(BaseResource):
+    openapi = {"post": {"summary": "Revoga o token enviado (e o refresh_token do corpo, se houver)",
+                        "auth": "any"}}
+
+    @jwt_required(verify_type=False)
+    def post(self):
+        extra = []
+        if request.is_json and isinstance(request.get_json(silent=True), dict):
+            token = request.get_json(silent=True).get("refresh_token")
+            if isinstance(token, str):
+                extra.append(token)
+        users.revoke(get_jwt(), extra)
+        return json_response({"mensagem": "Token revogado."})
+
+
+class Register(BaseResource):
+    openapi = {"post": {"summary": "Cria usuário (somente admin; não há cadastro aberto)", "body": RegisterIn,
+                        "response": UserOut, "status": 201, "roles": ["admin"], "errors": [409, 422]}}
+
+    @roles_required()
+    def post(self):
+        data = parse(RegisterIn, read_json_body())
+        user = users.create_user(data.username, data.password, data.role.value)
+        return json_response(_user_out(user), 201)
+
+
+class Me(BaseResource):
+    openapi = {"get": {"summary": "Usuário dono do token", "response": UserOut, "auth": "any"}}
+
+    @jwt_required()
+    def get(self):
+        return json_response(_user_out(current_user))

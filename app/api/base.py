@@ -1,0 +1,96 @@
+"""BaseResource, role checks and pagination shared by every API resource."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import request
+from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
+from flask_restful import Resource
+
+from app.errors import Forbidden, ValidationFailed
+from app.models.user import Role
+
+
+def roles_required(*roles: Role, refresh: bool = False) -> Callable:
+    """Require a valid token whose role is one of `roles` (admin is always allowed)."""
+    allowed = {r.value for r in roles} | {Role.ADMIN.value}
+
+    def decorator(fn: Callable) -> Callable:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            verify_jwt_in_request(refresh=refresh)
+            if get_jwt().get("role") not in allowed or current_user.role not in allowed:
+                raise Forbidden()
+            return fn(*args, **kwargs)
+
+        wrapper.roles = tuple(sorted(allowed))  # type: ignore[attr-defined]  # read by the OpenAPI builder
+        return wrapper
+
+    return decorator
+
+
+ALL_READERS = (Role.LEITOR, Role.CURADOR)
+
+
+class BaseResource(Resource):
+    """Resources are thin: validate with a schema, call a service, serialise, return."""
+
+    # OpenAPI metadata per method, read by app.openapi: {"get": {"summary": ..., "query": Model, ...}}.
+    openapi: dict[str, dict[str, Any]] = {}
+
+
+def query_args(multi: Iterable[str] = ()) -> dict[str, Any]:
+    """request.args as a dict; `multi` keys become lists (repeated or comma-separated values)."""
+    out: dict[str, Any] = {}
+    for key in request.args:
+        if key in ("page", "per_page"):
+            continue
+        values = request.args.getlist(key)
+        if key in multi:
+            out[key] = [v.strip() for raw in values for v in raw.split(",") if v.strip()]
+        else:
+            out[key] = values[-1]
+    return out
+
+
+def page_params(default: int, maximum: int) -> tuple[int, int]:
+    def as_int(name: str, fallback: int) -> int:
+        raw = request.args.get(name)
+        if raw is None:
+            return fallback
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValidationFailed(details=[{"campo": name, "mensagem": "deve ser um número inteiro"}]) from None
+
+    page, per_page = as_int("page", 1), as_int("per_page", default)
+    errors = []
+    if page < 1:
+        errors.append({"campo": "page", "mensagem": "deve ser >= 1"})
+    if not 1 <= per_page <= maximum:
+        errors.append({"campo": "per_page", "mensagem": f"deve estar entre 1 e {maximum}"})
+    if errors:
+        raise ValidationFailed(details=errors)
+    return page, per_page
+
+
+def link_header(page: int, per_page: int, total: int) -> str:
+    """RFC 8288 Link header with first/prev/next/last, keeping the other query parameters."""
+    last = max(1, -(-total // per_page))
+    base = {k: v for k, v in request.args.items(multi=True) if k not in ("page", "per_page")}
+
+    def url(p: int) -> str:
+        params = list(base.items()) + [("page", p), ("per_page", per_page)]
+        return f"<{request.base_url}?{urlencode(params)}>"
+
+    links = [f'{url(1)}; rel="first"']
+    if page > 1:
+        links.append(f'{url(min(page - 1, last))}; rel="prev"')
+    if page < last:
+        links.append(f'{url(page + 1)}; rel="next"')
+    links.append(f'{url(last)}; rel="last"')
+    return ", ".join(links)

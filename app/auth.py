@@ -1,0 +1,61 @@
+"""Flask-JWT-Extended wiring: user loading, revocation checks, and every JWT error in the one envelope."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import select
+
+from app.errors import _respond
+from app.extensions import db, jwt
+from app.models.user import User
+from app.services.users import is_revoked
+
+
+def init_app(app: Flask) -> None:
+    """Register the callbacks (they are global to the JWTManager; registering twice is harmless)."""
+
+
+@jwt.user_lookup_loader
+def _load_user(_header, payload):
+    user = db.session.scalar(select(User).where(User.id == int(payload["sub"])))
+    return user if user is not None and user.active else None
+
+
+@jwt.token_in_blocklist_loader
+def _revoked(_header, payload) -> bool:
+    return is_revoked(payload["jti"])
+
+
+@jwt.expired_token_loader
+def _expired(_header, _payload):
+    return _respond(401, "token_expirado", "O token expirou. Renove com /api/auth/refresh ou faça login.")
+
+
+@jwt.invalid_token_loader
+def _invalid(reason: str):
+    return _respond(401, "token_invalido", "Token inválido ou malformado.")
+
+
+@jwt.unauthorized_loader
+def _missing(reason: str):
+    return _respond(401, "nao_autenticado", "Envie o cabeçalho Authorization: Bearer <token>.")
+
+
+@jwt.revoked_token_loader
+def _revoked_response(_header, _payload):
+    return _respond(401, "token_revogado", "Este token foi revogado (logout).")
+
+
+@jwt.needs_fresh_token_loader
+def _not_fresh(_header, _payload):
+    return _respond(401, "token_nao_recente", "Esta operação exige um login recente.")
+
+
+@jwt.user_lookup_error_loader
+def _user_gone(_header, _payload):
+    return _respond(401, "usuario_inativo", "Usuário inexistente ou desativado.")
+
+
+@jwt.token_verification_failed_loader
+def _verification_failed(_header, _payload):
+    return _respond(401, "token_invalido", "Token inválido.")

@@ -1,0 +1,391 @@
+"""Evaluation: metrics on the project eval set and the external sets, a report, and the threshold gate (SPEC §2).
+
+`run_evals()` classifies `data/eval/eval.csv` and every CSV under the external folder with one provider, writes
+`reports/evals.json` and `reports/evals.md`, and checks `data/eval_thresholds.yaml`. Also runnable without the
+app factory: `python -m app.classifier.evals --provider local`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from app.classifier.base import CATEGORIES, Classifier, normalize_category
+from app.config import DATA_DIR, ROOT_DIR
+
+REPORT_DIR = ROOT_DIR / "reports"
+THRESHOLDS_FILE = DATA_DIR / "eval_thresholds.yaml"
+PROJECT_SET = "project"
+EXTERNAL_SET = "external"
+WORST_N = 25
+THROUGHPUT_BATCH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRow:
+    texto: str
+    categoria: str
+    # None: tags not annotated for this row; empty set: annotated as "no tag" ("-").
+    tags: frozenset[str] | None = None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Data locations
+# --------------------------------------------------------------------------------------------------------------
+
+
+def eval_path(config: dict[str, Any]) -> Path:
+    return Path(config.get("EVAL_DATA_PATH") or DATA_DIR / "eval" / "eval.csv")
+
+
+def external_dir(config: dict[str, Any]) -> Path:
+    """`<repo>/../shared/data/external`, or EXTERNAL_EVAL_DIR (env or config) when set."""
+    override = os.environ.get("EXTERNAL_EVAL_DIR") or config.get("EXTERNAL_EVAL_DIR")
+    return Path(override) if override else ROOT_DIR.parent / "shared" / "data" / "external"
+
+
+def thresholds_path(config: dict[str, Any]) -> Path:
+    return Path(config.get("EVAL_THRESHOLDS_PATH") or THRESHOLDS_FILE)
+
+
+def load_labelled_csv(path: Path) -> list[EvalRow]:
+    """Rows of a `texto,categoria[,tags]` CSV; rows with an empty text or unknown category are skipped."""
+    rows: list[EvalRow] = []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        for rec in csv.DictReader(fh):
+            text = (rec.get("texto") or "").strip()
+            cat = normalize_category(rec.get("categoria") or "")
+            if not text or cat is None:
+                continue
+            raw_tags = rec.get("tags")
+            tags: frozenset[str] | None = None
+            if raw_tags is not None and raw_tags.strip():
+                raw_tags = raw_tags.strip()
+                tags = frozenset() if raw_tags == "-" else frozenset(t.strip() for t in raw_tags.split(";") if t.strip())
+            rows.append(EvalRow(text, cat, tags))
+    return rows
+
+
+def load_thresholds(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    return data.get("sets", {})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------------------------
+
+
+def classification_metrics(
+    y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[float], review_threshold: float
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class P/R/F1, confusion matrix and calibration for one labelled set."""
+    n = len(y_true)
+    per_class: dict[str, dict[str, float | int]] = {}
+    f1s = []
+    for cat in CATEGORIES:
+        tp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == cat and p == cat)
+        fp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t != cat and p == cat)
+        fn = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == cat and p != cat)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        support = tp + fn
+        per_class[cat] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+                          "support": support}
+        if support or tp + fp:  # a class absent from both truth and predictions does not drag macro-F1 down
+            f1s.append(f1)
+    correct = [t == p for t, p in zip(y_true, y_pred, strict=True)]
+    confusion = {t: {p: 0 for p in CATEGORIES} for t in CATEGORIES}
+    for t, p in zip(y_true, y_pred, strict=True):
+        confusion[t][p] += 1
+    above = [c for c, conf in zip(correct, confidence, strict=True) if conf >= review_threshold]
+    return {
+        "n": n,
+        "accuracy": round(sum(correct) / n, 4) if n else 0.0,
+        "macro_f1": round(sum(f1s) / len(f1s), 4) if f1s else 0.0,
+        "per_class": per_class,
+        "confusion_matrix": {"labels": list(CATEGORIES), "rows": [[confusion[t][p] for p in CATEGORIES]
+                                                                    for t in CATEGORIES]},
+        "calibration": {
+            "review_threshold": review_threshold,
+            "share_above_threshold": round(len(above) / n, 4) if n else 0.0,
+            "accuracy_above_threshold": round(sum(above) / len(above), 4) if above else 0.0,
+            "accuracy_below_threshold": round((sum(correct) - sum(above)) / (n - len(above)), 4)
+            if n - len(above) else None,
+            "mean_confidence": round(sum(confidence) / n, 4) if n else 0.0,
+            "expected_calibration_error": round(_ece(correct, confidence), 4),
+        },
+    }
+
+
+def _ece(correct: Sequence[bool], confidence: Sequence[float], bins: int = 10) -> float:
+    """Expected calibration error: |accuracy - confidence| averaged over equal-width confidence bins."""
+    n = len(correct)
+    if not n:
+        return 0.0
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        idx = [i for i, c in enumerate(confidence) if lo < c <= hi or (b == 0 and c == 0)]
+        if idx:
+            acc = sum(correct[i] for i in idx) / len(idx)
+            conf = sum(confidence[i] for i in idx) / len(idx)
+            total += len(idx) / n * abs(acc - conf)
+    return total
+
+
+def tag_metrics(rows: Sequence[EvalRow], predicted: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Micro precision/recall over rows with annotated tags ("-" = expected none)."""
+    tp = fp = fn = 0
+    annotated = 0
+    for row, pred in zip(rows, predicted, strict=True):
+        if row.tags is None:
+            continue
+        annotated += 1
+        got = set(pred)
+        tp += len(got & row.tags)
+        fp += len(got - row.tags)
+        fn += len(row.tags - got)
+    precision = tp / (tp + fp) if tp + fp else (1.0 if annotated else 0.0)
+    recall = tp / (tp + fn) if tp + fn else (1.0 if annotated else 0.0)
+    return {"annotated_rows": annotated, "precision": round(precision, 4), "recall": round(recall, 4),
+            "tp": tp, "fp": fp, "fn": fn}
+
+
+def evaluate_rows(
+    classifier: Classifier, rows: Sequence[EvalRow], review_threshold: float, batch_size: int = THROUGHPUT_BATCH
+) -> dict[str, Any]:
+    """Classify `rows` in batches (timed) and compute every metric of the report for this set."""
+    texts = [r.texto for r in rows]
+    results = []
+    latencies = []
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch_size):
+        t0 = time.perf_counter()
+        results.extend(classifier.classify_many(texts[i : i + batch_size]))
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    y_true = [r.categoria for r in rows]
+    y_pred = [r.categoria for r in results]
+    conf = [float(r.confianca) for r in results]
+    report = classification_metrics(y_true, y_pred, conf, review_threshold)
+    report["tags"] = tag_metrics(rows, [[t.codigo for t in r.tags] for r in results])
+    report["throughput"] = {
+        "batch_size": batch_size,
+        "comments_per_second": round(len(texts) / elapsed, 1) if elapsed > 0 else None,
+        "p50_batch_latency_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
+    }
+    wrong = [
+        {"texto": r.texto, "esperado": r.categoria, "previsto": res.categoria, "confianca": round(res.confianca, 4)}
+        for r, res in zip(rows, results, strict=True)
+        if res.categoria != r.categoria
+    ]
+    wrong.sort(key=lambda w: (-w["confianca"], w["texto"]))
+    report["worst_misclassifications"] = wrong[:WORST_N]
+    report["modelo"] = sorted({r.modelo for r in results})
+    return report
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Thresholds
+# --------------------------------------------------------------------------------------------------------------
+
+
+def check_thresholds(set_report: dict[str, Any], limits: dict[str, Any], set_name: str) -> list[str]:
+    """Human-readable failures of one set's report against its thresholds (empty when all pass)."""
+    failures: list[str] = []
+
+    def need(label: str, value: float | None, minimum: float) -> None:
+        if value is None or value < minimum:
+            failures.append(f"{set_name}: {label} = {value} < {minimum}")
+
+    if "accuracy" in limits:
+        need("accuracy", set_report.get("accuracy"), float(limits["accuracy"]))
+    if "macro_f1" in limits:
+        need("macro_f1", set_report.get("macro_f1"), float(limits["macro_f1"]))
+    per_class = set_report.get("per_class", {})
+    if "per_class_f1_min" in limits:
+        for cat in CATEGORIES:
+            if per_class.get(cat, {}).get("support"):
+                need(f"{cat} f1", per_class[cat]["f1"], float(limits["per_class_f1_min"]))
+    for cat, metric_limits in (limits.get("classes") or {}).items():
+        accented = normalize_category(cat) or cat
+        for metric, minimum in metric_limits.items():
+            need(f"{accented} {metric}", per_class.get(accented, {}).get(metric), float(minimum))
+    tag_limits = limits.get("tags") or {}
+    tags = set_report.get("tags")
+    if tag_limits and tags is not None and tags.get("annotated_rows"):
+        for metric, minimum in tag_limits.items():
+            need(f"tag {metric}", tags.get(metric), float(minimum))
+    return failures
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------------------------------------------
+
+
+def run_evals(
+    config: dict[str, Any],
+    provider: str = "local",
+    classifier: Classifier | None = None,
+    report_dir: Path | None = None,
+    echo: Any = print,
+) -> tuple[dict[str, Any], list[str]]:
+    """Evaluate every set, write the JSON + Markdown report, return (report, threshold failures)."""
+    from app.classifier import build_classifier
+
+    review_threshold = float(config.get("REVIEW_THRESHOLD", 0.6))
+    clf = classifier or build_classifier(provider, config)
+    limits = load_thresholds(thresholds_path(config))
+    report: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "provider": provider,
+        "modelo": getattr(clf, "modelo", None) or getattr(clf, "name", provider),
+        "review_threshold": review_threshold,
+        "sets": {},
+        "skipped": [],
+    }
+    failures: list[str] = []
+
+    project = eval_path(config)
+    if project.is_file():
+        rows = load_labelled_csv(project)
+        report["sets"][PROJECT_SET] = {"file": _display(project), **evaluate_rows(clf, rows, review_threshold)}
+        failures += check_thresholds(report["sets"][PROJECT_SET], limits.get(PROJECT_SET, {}), PROJECT_SET)
+    else:
+        report["skipped"].append(f"project eval set not found: {_display(project)}")
+        failures.append(f"{PROJECT_SET}: eval set missing ({_display(project)})")
+
+    ext = external_dir(config)
+    csvs = sorted(ext.glob("*.csv")) if ext.is_dir() else []
+    if not csvs:
+        msg = f"external eval sets skipped: no CSV under {ext}"
+        report["skipped"].append(msg)
+        echo(msg)
+    for path in csvs:
+        name = f"{EXTERNAL_SET}:{path.stem}"
+        rows = load_labelled_csv(path)
+        report["sets"][name] = {"file": str(path), **evaluate_rows(clf, rows, review_threshold)}
+        failures += check_thresholds(report["sets"][name], limits.get(EXTERNAL_SET, {}), name)
+
+    report["thresholds"] = {"file": _display(thresholds_path(config)), "limits": limits, "failures": failures,
+                            "passed": not failures}
+    out = report_dir or Path(config.get("REPORT_DIR") or REPORT_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evals.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out / "evals.md").write_text(render_markdown(report), encoding="utf-8")
+    return report, failures
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The Markdown version of the report (what CI shows and people read)."""
+    lines = [
+        "# Classifier evals",
+        "",
+        f"- generated: {report['generated_at']}",
+        f"- provider: `{report['provider']}` (`{report['modelo']}`)",
+        f"- review threshold: {report['review_threshold']}",
+        f"- thresholds: `{report['thresholds']['file']}` — **{'PASS' if report['thresholds']['passed'] else 'FAIL'}**",
+        "",
+    ]
+    for failure in report["thresholds"]["failures"]:
+        lines.append(f"  - FAIL {failure}")
+    for skip in report["skipped"]:
+        lines.append(f"- skipped: {skip}")
+    lines.append("")
+    lines += ["## Summary", "", "| set | n | accuracy | macro-F1 | tag P | tag R | conf ≥ thr share | acc ≥ thr | ECE |"
+              " comments/s | p50 batch ms |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in report["sets"].items():
+        cal, tags, thr = s["calibration"], s["tags"], s["throughput"]
+        tag_p = tags["precision"] if tags["annotated_rows"] else "—"
+        tag_r = tags["recall"] if tags["annotated_rows"] else "—"
+        lines.append(f"| {name} | {s['n']} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | {tag_p} | {tag_r} | "
+                     f"{cal['share_above_threshold']:.4f} | {cal['accuracy_above_threshold']:.4f} | "
+                     f"{cal['expected_calibration_error']:.4f} | {thr['comments_per_second']} | "
+                     f"{thr['p50_batch_latency_ms']} |")
+    for name, s in report["sets"].items():
+        lines += ["", f"## {name}", "", f"File: `{s['file']}`", "", "| class | precision | recall | F1 | support |",
+                  "|---|---|---|---|---|"]
+        for cat in CATEGORIES:
+            pc = s["per_class"][cat]
+            lines.append(f"| {cat} | {pc['precision']:.4f} | {pc['recall']:.4f} | {pc['f1']:.4f} | {pc['support']} |")
+        cm = s["confusion_matrix"]
+        lines += ["", "Confusion matrix (rows = expected, columns = predicted):", "",
+                  "| expected \\ predicted | " + " | ".join(cm["labels"]) + " |",
+                  "|---" * (len(cm["labels"]) + 1) + "|"]
+        for label, row in zip(cm["labels"], cm["rows"], strict=True):
+            lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+        if s["tags"]["annotated_rows"]:
+            t = s["tags"]
+            lines += ["", f"Tags on {t['annotated_rows']} annotated rows: precision {t['precision']:.4f}, "
+                          f"recall {t['recall']:.4f} (tp {t['tp']}, fp {t['fp']}, fn {t['fn']})."]
+        if s["worst_misclassifications"]:
+            lines += ["", f"Worst misclassifications (highest confidence first, up to {WORST_N}):", "",
+                      "| confidence | expected | predicted | text |", "|---|---|---|---|"]
+            for w in s["worst_misclassifications"]:
+                text = w["texto"].replace("|", "\\|").replace("\n", " ")
+                lines.append(f"| {w['confianca']:.3f} | {w['esperado']} | {w['previsto']} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """Short console summary: one line per set and every failed threshold."""
+    lines = []
+    for name, s in report["sets"].items():
+        pc = s["per_class"]
+        tags = s["tags"]
+        tag_part = (f" tags P={tags['precision']:.4f} R={tags['recall']:.4f} (n={tags['annotated_rows']})"
+                    if tags["annotated_rows"] else "")
+        lines.append(
+            f"{name}: n={s['n']} accuracy={s['accuracy']:.4f} macro_f1={s['macro_f1']:.4f} "
+            + " ".join(f"{c}:F1={pc[c]['f1']:.4f}" for c in CATEGORIES)
+            + f" SPAM:P={pc['SPAM']['precision']:.4f},R={pc['SPAM']['recall']:.4f}{tag_part}"
+            + f" | conf>={s['calibration']['review_threshold']}: share={s['calibration']['share_above_threshold']:.4f}"
+            f" acc={s['calibration']['accuracy_above_threshold']:.4f} | {s['throughput']['comments_per_second']}"
+            " comments/s"
+        )
+    failures = report["thresholds"]["failures"]
+    lines.append("thresholds: PASS" if not failures else f"thresholds: FAIL ({len(failures)})")
+    lines += [f"  FAIL {f}" for f in failures]
+    return lines
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT_DIR))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m app.classifier.evals [--provider P] [--no-fail]` without the Flask app."""
+    import argparse
+
+    from app.config import load_config
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", choices=["local", "openai", "hibrido"], default="local")
+    parser.add_argument("--no-fail", action="store_true", help="exit 0 even when thresholds are missed")
+    args = parser.parse_args(argv)
+    report, failures = run_evals(load_config(), provider=args.provider)
+    for line in summary_lines(report):
+        print(line)
+    return 0 if args.no_fail or not failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Text normalisation for listener comments (pt-BR slang, typos, emoji; some English/Spanish).
+
+The classifier's n-gram features are computed over this normalised text so that surface variation that carries
+no intent (accents, casing, URLs, numbers, "kkkkk" vs "hahaha", "perfeitooooo") maps onto one form, and a model
+trained on one set of writers generalises to the next.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Placeholders are plain word tokens (letters and underscores) so both the word and the char n-gram
+# vectorisers see them as one unit.
+URL = "_url_"
+EMAIL = "_email_"
+HANDLE = "_user_"
+HASHTAG = "_hashtag_"
+MONEY = "_dinheiro_"
+TIME = "_hora_"
+YEAR = "_ano_"
+NUMBER = "_num_"
+LAUGH = "_risos_"
+EMO_POS = "_emopos_"
+EMO_NEG = "_emoneg_"
+EMO_IRONY = "_emoironia_"
+EMO_DOUBT = "_emoduvida_"
+EMO_OTHER = "_emo_"
+
+# Emoji whose sentiment is stable enough in music comments to share one placeholder. 😭 and 🥹 mean "moved"
+# far more often than "sad" here; 🙄 and 🤡 are the usual sarcasm markers; 😂/🤣 read as laughter.
+_EMOJI_CLASSES: dict[str, str] = {}
+for _chars, _token in (
+    ("🔥😍🥰❤♥💚💜💙🖤🤍💛🧡🤎💗💖💕💞💓💘❣😭🥹🙌🎶🎵🎧🎤🎸🎹🥁🎷✨💯🤩🙏👍🤘🎉😊😁😄😃😀🥳💪⭐🌟😎🫶👑🏆🤌😻☀🌈💎🚀", EMO_POS),
+    ("👎🤮🤢😡😠🤬💩😒😤😞😔😢😩😫🥱😴😑😐💔😕🙁☹😖😣🤦🚮🗑", EMO_NEG),
+    ("🙄🤡🥴🙃😏", EMO_IRONY),
+    ("😂🤣😆😹", LAUGH),
+    ("🤔🧐❓❔", EMO_DOUBT),
+):
+    for _ch in _chars:
+        _EMOJI_CLASSES[_ch] = _token
+
+_EMOJI_RANGES = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x2300, 0x23FF))
+_INVISIBLE = {0xFE0F, 0xFE0E, 0x200D, 0x200B, 0x20E3, *range(0x1F3FB, 0x1F400)}  # variation selectors, ZWJ, skin
+
+
+def _build_translation() -> dict[int, str]:
+    """One str.translate table: accents stripped, emoji spaced out with their placeholder, invisibles dropped."""
+    table: dict[int, str] = {}
+    for code in range(0xC0, 0x250):
+        ch = chr(code)
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        if base != ch:
+            table[code] = base
+    for start, end in _EMOJI_RANGES:
+        for code in range(start, end + 1):
+            ch = chr(code)
+            table[code] = f" {ch} {_EMOJI_CLASSES.get(ch, EMO_OTHER)} "
+    for code in _INVISIBLE:
+        table[code] = ""
+    # Typographic quotes and dashes to their ASCII forms so punctuation features see one spelling.
+    table.update({ord(c): "'" for c in "‘’´`"})
+    table.update({ord(c): '"' for c in "“”«»"})
+    table.update({ord(c): "-" for c in "–—"})
+    table[ord("¿")] = " ¿ "
+    table[ord("¡")] = " ! "
+    table[ord("ñ")] = "n"
+    return table
+
+
+_TRANSLATION = _build_translation()
+# Accents only (no emoji expansion): for the copy of the text that keeps emoji as they are.
+_ACCENTS_ONLY = {k: v for k, v in _TRANSLATION.items() if 0xC0 <= k < 0x250}
+
+_URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|net|org|io|ly|gg|me|bet|site|link|shop|store|tv|br)"
+                     r"(?:\.br)?(?:/\S*)?", re.IGNORECASE)
+_EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
+_HANDLE_RE = re.compile(r"(?<![\w@])@[\w.]{2,}")
+_HASHTAG_RE = re.compile(r"(?<!\w)#(\w+)")
+_MONEY_RE = re.compile(
+    r"(?:r\$|us\$|\$|€|£)\s?\d[\d.,]*(?:\s?(?:mil|k|reais))?"
+    r"|\b\d[\d.,]*\s?(?:mil\s)?(?:reais|real|conto|pila|contos|dolares|dollars|bucks|euros|pesos)\b"
+)
+_TIME_RE = re.compile(r"\b\d{1,2}[:h]\d{2}\b|\b\d{1,2}\s?(?:min|minutos|seg|segundos|h|hrs?|horas)\b")
+_YEAR_RE = re.compile(r"\b(?:19[5-9]\d|20[0-4]\d)\b")
+_NUMBER_RE = re.compile(r"\b\d+(?:[.,]\d+)*(?:º|ª|o|a)?\b")
+_DIGIT_RE = re.compile(r"\d")
+# Laughter in its many spellings: kkkk, kkk, hahaha, hehehe, rsrsrs, huehue, jajaja, lol/lmao.
+_LAUGH_RE = re.compile(
+    r"\b(?:k{2,}[a-z]*|(?:h[aeiu]){2,}h?|(?:a+h+){2,}a*|rs(?:rs)+|(?:hue){2,}|(?:j[aei]){2,}j?|lol+|lmf?ao+|kk)\b"
+)
+_SQUEEZE_RE = re.compile(r"([a-z])\1{2,}")
+_PUNCT_RUN_RE = re.compile(r"([!?.])\1+")
+# Punctuation gets spaces around it so "?" and "!" are tokens; apostrophes and hyphens inside words stay.
+_PUNCT_RE = re.compile(r"([!?]+|\.+|[,;:()\[\]{}\"…*/\\|~^=+<>])")
+_DEMAIS_RE = re.compile(r"\bd\+")
+_SPACE_RE = re.compile(r"\s+")
+
+# Internet abbreviations with one unambiguous expansion; applied token by token after accent stripping.
+_ABBREVIATIONS: dict[str, str] = {
+    "vc": "voce", "vcs": "voces", "q": "que", "pq": "porque", "pqp": "puta que pariu",
+    "tb": "tambem", "tbm": "tambem", "mt": "muito", "mto": "muito", "mta": "muita", "mtos": "muitos",
+    "td": "tudo", "tds": "todos", "n": "nao", "ñ": "nao", "naum": "nao",
+    "msm": "mesmo", "cmg": "comigo", "blz": "beleza", "mds": "meu deus", "mdss": "meu deus", "pfv": "por favor",
+    "pfvr": "por favor", "pf": "por favor", "plmds": "pelo amor de deus", "pelamor": "pelo amor", "hj": "hoje",
+    "qnd": "quando", "qdo": "quando", "qndo": "quando", "oq": "o que", "kd": "cade", "sla": "sei la",
+    "nd": "nada", "ngm": "ninguem", "agr": "agora", "dps": "depois", "qlq": "qualquer", "vdd": "verdade",
+    "ctz": "certeza", "pra": "para", "pro": "para o", "pros": "para os", "pras": "para as", "tava": "estava",
+    "tavam": "estavam", "ce": "voce",
+    "cê": "voce", "mn": "mano", "aq": "aqui", "qm": "quem", "ql": "qual",
+    "tmb": "tambem", "obg": "obrigado", "obgd": "obrigado", "vlw": "valeu", "flw": "falou", "sdds": "saudades",
+    "sdd": "saudade", "fdp": "filho da puta", "krl": "caralho", "crl": "caralho", "slk": "ta louco",
+    "pprt": "papo reto", "tlgd": "ta ligado", "mlk": "moleque", "dms": "demais",
+    "u": "you", "ur": "your", "pls": "please", "plz": "please", "thx": "thanks", "ngl": "not gonna lie",
+    "idk": "i dont know", "imo": "in my opinion", "omg": "oh my god", "wtf": "what the fuck",
+}
+_TOKEN_RE = re.compile(r"\S+")
+
+
+def _expand(match: re.Match[str]) -> str:
+    token = match.group(0)
+    return _ABBREVIATIONS.get(token, token)
+
+
+def strip_accents(text: str) -> str:
+    """Lowercase-preserving accent removal ("não" -> "nao") for Latin text."""
+    return text.translate(_ACCENTS_ONLY)
+
+
+@lru_cache(maxsize=65536)
+def normalize(text: str) -> str:
+    """Normalised form of a comment: lowercase, no accents, placeholders, spaced punctuation and emoji."""
+    t = unicodedata.normalize("NFC", text).lower()
+    t = _EMAIL_RE.sub(f" {EMAIL} ", t)
+    t = _URL_RE.sub(f" {URL} ", t)
+    t = _HANDLE_RE.sub(f" {HANDLE} ", t)
+    t = _HASHTAG_RE.sub(rf" {HASHTAG} \1 ", t)
+    t = t.translate(_TRANSLATION)
+    t = _MONEY_RE.sub(f" {MONEY} ", t)
+    t = _TIME_RE.sub(f" {TIME} ", t)
+    t = _YEAR_RE.sub(f" {YEAR} ", t)
+    t = _NUMBER_RE.sub(f" {NUMBER} ", t)
+    t = _DIGIT_RE.sub("0", t)  # digits glued to letters ("4k", "808s") keep their shape, not their value
+    t = _LAUGH_RE.sub(f" {LAUGH} ", t)  # before squeezing, which would turn "kkkk" into "k"
+    t = _SQUEEZE_RE.sub(r"\1", t)  # perfeitoooo -> perfeito
+    t = _PUNCT_RUN_RE.sub(r"\1\1", t)  # "!!!!" and "!!" are the same intensity signal
+    t = _DEMAIS_RE.sub(" demais ", t)  # "top d+" before "+" becomes a punctuation token
+    t = _PUNCT_RE.sub(r" \1 ", t)
+    t = _TOKEN_RE.sub(_expand, t)
+    return _SPACE_RE.sub(" ", t).strip()
+
+
+def normalize_many(texts: list[str] | tuple[str, ...]) -> list[str]:
+    """normalize() over a batch (cached per distinct text: ingestion repeats short comments a lot)."""
+    return [normalize(t) for t in texts]

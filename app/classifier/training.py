@@ -1,0 +1,455 @@
+"""Deterministic training, the versioned artifact store under MODEL_DIR, and challenger promotion (SPEC §2).
+
+Layout: `MODEL_DIR/<version>/model.joblib` + `meta.json`, and `MODEL_DIR/active.json` naming the version every
+process serves (written atomically; running processes pick it up within ~10 s). Versions are
+`YYYYMMDDHHMMSS-<datahash8>`; nothing is ever deleted, so every version keeps its metrics.
+Training reads only `data/train/*.csv` (plus curator corrections when asked): never the eval or external sets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.model_selection import StratifiedKFold
+from sklearn.naive_bayes import ComplementNB
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+
+from app.classifier import evals
+from app.classifier.base import CATEGORIES, normalize_category
+from app.classifier.local import (
+    ACTIVE_MARKER,
+    META_FILE,
+    MODEL_FILE,
+    CommentFeaturizer,
+    CommentModel,
+    load_model,
+    read_active_version,
+)
+from app.config import DATA_DIR
+
+log = logging.getLogger(__name__)
+
+SEED = 20240601
+# Chosen by cross-validation on the training data (see compare_candidates and the classifier report).
+DEFAULT_PARAMS: dict[str, Any] = {
+    "featurizer": {
+        "word_ngram_range": (1, 2),
+        "char_ngram_range": (2, 5),
+        "word_min_df": 1,
+        "char_min_df": 2,
+        "use_word": True,
+        "use_char": True,
+        "use_rules": True,
+        "rule_weight": 1.0,
+        "char_analyzer": "char_wb",
+    },
+    "classifier": "logreg",
+    "C": 10.0,
+    "class_weight": "balanced",
+    "calibration": "sigmoid",
+    "calibration_folds": 5,
+}
+
+Row = tuple[str, str]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------------------
+
+
+def train_dir(config: dict[str, Any]) -> Path:
+    return Path(config.get("TRAIN_DATA_DIR") or DATA_DIR / "train")
+
+
+def load_training_rows(config: dict[str, Any]) -> tuple[list[Row], list[dict[str, Any]]]:
+    """Rows of every `data/train/*.csv` (sorted by file name) and per-file counts; refuses eval/external files."""
+    folder = train_dir(config)
+    forbidden = {evals.eval_path(config).resolve().parent, evals.external_dir(config).resolve()}
+    if folder.resolve() in forbidden:
+        raise ValueError(f"refusing to train on an evaluation folder: {folder}")
+    rows: list[Row] = []
+    files = []
+    for path in sorted(folder.glob("*.csv")):
+        count = skipped = 0
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            for rec in csv.DictReader(fh):
+                text = (rec.get("texto") or "").strip()
+                cat = normalize_category(rec.get("categoria") or "")
+                if not text or cat is None:
+                    skipped += 1
+                    continue
+                rows.append((text, cat))
+                count += 1
+        files.append({"file": path.name, "rows": count, "skipped": skipped})
+    return rows, files
+
+
+def merge_rows(rows: Sequence[Row], extra_rows: Iterable[Row] | None) -> list[Row]:
+    """Training rows with duplicates removed; an extra row (curator correction) wins over a file row."""
+    extras: dict[str, str] = {}
+    for text, cat in sorted(extra_rows or ()):  # sorted: DB order must not change the artifact
+        norm_cat = normalize_category(cat)
+        if text and text.strip() and norm_cat:
+            extras[text.strip()] = norm_cat
+    seen: set[str] = set()
+    merged: list[Row] = []
+    for text, cat in rows:
+        if text in seen or text in extras:
+            continue
+        seen.add(text)
+        merged.append((text, cat))
+    merged.extend(sorted(extras.items()))
+    return merged
+
+
+def data_hash(rows: Sequence[Row], params: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(params, sort_keys=True, default=list).encode())
+    for text, cat in rows:
+        h.update(f"{cat}\t{text}\n".encode())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------------------------------------------
+
+
+def make_estimator(params: dict[str, Any] | None = None) -> Pipeline:
+    """The unfitted pipeline (featurizer -> calibrated linear classifier) for a parameter set."""
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    fp = {**DEFAULT_PARAMS["featurizer"], **p.get("featurizer", {})}
+    featurizer = CommentFeaturizer(**{k: tuple(v) if k.endswith("_range") else v for k, v in fp.items()})
+    kind = p["classifier"]
+    if kind == "logreg":
+        base: Any = LogisticRegression(C=p["C"], class_weight=p["class_weight"], max_iter=5000, random_state=SEED)
+    elif kind == "svm":
+        base = LinearSVC(C=p["C"], class_weight=p["class_weight"], max_iter=20000, random_state=SEED)
+    elif kind == "sgd":
+        base = SGDClassifier(loss="modified_huber", alpha=p.get("alpha", 1e-4), class_weight=p["class_weight"],
+                             max_iter=2000, tol=1e-4, random_state=SEED)
+    elif kind == "nb":
+        base = ComplementNB(alpha=p.get("alpha", 0.3))
+    else:
+        raise ValueError(f"unknown classifier kind {kind!r}")
+    if p["calibration"] == "none":
+        clf = base
+    else:
+        cv = StratifiedKFold(n_splits=p["calibration_folds"], shuffle=True, random_state=SEED)
+        clf = CalibratedClassifierCV(base, method=p["calibration"], cv=cv)
+    return Pipeline([("features", featurizer), ("clf", clf)])
+
+
+def fit_model(rows: Sequence[Row], params: dict[str, Any] | None = None) -> CommentModel:
+    """Fit a CommentModel on (text, category) rows."""
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    texts = [t for t, _ in rows]
+    labels = [c for _, c in rows]
+    pipe = make_estimator(p).fit(texts, labels)
+    return CommentModel(featurizer=pipe.named_steps["features"], classifier=pipe.named_steps["clf"],
+                        categories=CATEGORIES, params=_jsonable(p))
+
+
+def model_metrics(model: CommentModel, rows: Sequence[evals.EvalRow], review_threshold: float) -> dict[str, Any]:
+    """Classification metrics of a model on labelled rows (no tags, no timing: those do not depend on the model)."""
+    probs = model.predict_proba([r.texto for r in rows])
+    best = probs.argmax(axis=1)
+    return evals.classification_metrics(
+        [r.categoria for r in rows], [CATEGORIES[k] for k in best], [float(probs[i, k]) for i, k in enumerate(best)],
+        review_threshold,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Artifact store
+# --------------------------------------------------------------------------------------------------------------
+
+
+def model_dir(config: dict[str, Any]) -> Path:
+    return Path(config["MODEL_DIR"])
+
+
+@contextlib.contextmanager
+def _store_lock(config: dict[str, Any]) -> Iterator[None]:
+    """Inter-process lock: several gunicorn workers starting on a fresh clone must train only once."""
+    folder = model_dir(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def train_model(
+    config: dict[str, Any], extra_rows: Iterable[Row] | None = None, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train on data/train (+ extra rows), evaluate on the eval sets, store a new version; returns its meta."""
+    p = _jsonable({**DEFAULT_PARAMS, **(params or {})})
+    file_rows, files = load_training_rows(config)
+    extra = list(extra_rows or ())
+    rows = merge_rows(file_rows, extra)
+    if len({c for _, c in rows}) < 2:
+        raise ValueError(f"not enough labelled training data in {train_dir(config)} ({len(rows)} rows)")
+    digest = data_hash(rows, p)
+    model = fit_model(rows, p)
+
+    review_threshold = float(config.get("REVIEW_THRESHOLD", 0.6))
+    metrics: dict[str, Any] = {}
+    eval_file = evals.eval_path(config)
+    if eval_file.is_file():
+        metrics["eval"] = model_metrics(model, evals.load_labelled_csv(eval_file), review_threshold)
+    ext = evals.external_dir(config)
+    for path in sorted(ext.glob("*.csv")) if ext.is_dir() else []:
+        metrics[f"external:{path.stem}"] = model_metrics(model, evals.load_labelled_csv(path), review_threshold)
+
+    created = datetime.now(UTC)
+    meta: dict[str, Any] = {
+        "version": "",
+        "created_at": created.isoformat(timespec="seconds"),
+        "data_hash": digest,
+        "train_files": files,
+        "extra_rows": len(extra),
+        "n_rows": len(rows),
+        "label_counts": dict(sorted(Counter(c for _, c in rows).items())),
+        "params": p,
+        "seed": SEED,
+        "sklearn_version": sklearn.__version__,
+        "python_version": platform.python_version(),
+        "n_features": int(model.featurizer.transform(["x"]).shape[1]),
+        "metrics": metrics,
+    }
+    with _store_lock(config):
+        meta["version"] = _new_version_name(model_dir(config), created, digest)
+        _save_version(config, meta, model)
+    log.info("trained model %s on %d rows", meta["version"], len(rows))
+    return meta
+
+
+def _new_version_name(folder: Path, created: datetime, digest: str) -> str:
+    base = f"{created:%Y%m%d%H%M%S}-{digest[:8]}"
+    name, n = base, 1
+    while (folder / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def _save_version(config: dict[str, Any], meta: dict[str, Any], model: CommentModel) -> None:
+    """Write the artifact into a temp dir, then rename it into place: readers never see half a version."""
+    folder = model_dir(config)
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".{meta['version']}."))
+    try:
+        joblib.dump(model, tmp / MODEL_FILE, compress=3)
+        (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(tmp, folder / meta["version"])
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_meta(config: dict[str, Any], version: str) -> dict[str, Any]:
+    return json.loads((model_dir(config) / version / META_FILE).read_text(encoding="utf-8"))
+
+
+def _update_meta(config: dict[str, Any], version: str, **fields: Any) -> dict[str, Any]:
+    meta = read_meta(config, version)
+    meta.update(fields)
+    _write_json_atomic(model_dir(config) / version / META_FILE, meta)
+    return meta
+
+
+def list_versions(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every stored version's meta (oldest first), with an `active` flag."""
+    folder = model_dir(config)
+    if not folder.is_dir():
+        return []
+    active = read_active_version(folder)
+    out = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not (path / META_FILE).is_file():
+            continue
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        meta["active"] = path.name == active
+        out.append(meta)
+    return out
+
+
+def activate(config: dict[str, Any], version: str) -> dict[str, Any]:
+    """Make `version` the active model (checked loadable first); running processes switch within ~10 s."""
+    folder = model_dir(config)
+    if not (folder / version / MODEL_FILE).is_file():
+        raise FileNotFoundError(f"unknown model version {version!r} in {folder}")
+    load_model(folder, version)  # never point every process at an artifact that does not load
+    marker = {"version": version, "activated_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    _write_json_atomic(folder / ACTIVE_MARKER, marker)
+    log.info("model version %s is now active", version)
+    return marker
+
+
+def ensure_active_model(config: dict[str, Any]) -> str:
+    """The active version, training and activating one first when MODEL_DIR has none (fresh clone)."""
+    folder = model_dir(config)
+    version = read_active_version(folder)
+    if version and (folder / version / MODEL_FILE).is_file():
+        return version
+    with _store_lock(config):
+        version = read_active_version(folder)  # another worker may have trained it while we waited
+        if version and (folder / version / MODEL_FILE).is_file():
+            return version
+    log.warning("no active model in %s: training one from %s", folder, train_dir(config))
+    meta = train_model(config)
+    with _store_lock(config):
+        version = read_active_version(folder)
+        if version and (folder / version / MODEL_FILE).is_file():
+            return version
+        activate(config, meta["version"])
+    return meta["version"]
+
+
+def train_challenger_and_maybe_promote(
+    config: dict[str, Any], extra_rows: Iterable[Row] | None = None, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train a challenger; promote it only if its eval macro-F1 beats the active model and every threshold passes."""
+    meta = train_model(config, extra_rows=extra_rows, params=params)
+    version = meta["version"]
+    folder = model_dir(config)
+    active = read_active_version(folder)
+    decision: dict[str, Any] = {"challenger": version, "active_before": active, "promoted": False}
+    eval_file = evals.eval_path(config)
+
+    if active is None or not (folder / active / MODEL_FILE).is_file():
+        activate(config, version)
+        decision.update(promoted=True, reason="no active model")
+    elif not eval_file.is_file():
+        decision["reason"] = f"no eval set at {eval_file}: cannot compare, challenger kept inactive"
+    else:
+        review_threshold = float(config.get("REVIEW_THRESHOLD", 0.6))
+        # Re-score the active model on today's eval set: its stored metrics may predate eval set changes.
+        rows = evals.load_labelled_csv(eval_file)
+        active_metrics = model_metrics(load_model(folder, active), rows, review_threshold)
+        challenger_metrics = meta["metrics"]["eval"]
+        limits = evals.load_thresholds(evals.thresholds_path(config)).get(evals.PROJECT_SET, {})
+        # Tag metrics come from the tag extractor, not from this model: they cannot gate a model promotion.
+        failures = evals.check_thresholds({**challenger_metrics, "tags": None},
+                                          {k: v for k, v in limits.items() if k != "tags"}, evals.PROJECT_SET)
+        better = challenger_metrics["macro_f1"] > active_metrics["macro_f1"]
+        decision.update(active_macro_f1=active_metrics["macro_f1"], challenger_macro_f1=challenger_metrics["macro_f1"],
+                        threshold_failures=failures)
+        if better and not failures:
+            activate(config, version)
+            decision.update(promoted=True, reason="challenger beats the active model and passes every threshold")
+        elif not better:
+            decision["reason"] = "challenger does not beat the active model's macro-F1"
+        else:
+            decision["reason"] = "challenger misses thresholds: " + "; ".join(failures)
+    decision["decided_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    _update_meta(config, version, promotion=decision)
+    return decision
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Model selection (cross-validation on the training data only)
+# --------------------------------------------------------------------------------------------------------------
+
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "word tf-idf + LR": {"featurizer": {"use_char": False, "use_rules": False}},
+    "char tf-idf + LR": {"featurizer": {"use_word": False, "use_rules": False}},
+    "word+char + LR": {"featurizer": {"use_rules": False}},
+    "word+char+rules + LR (default)": {},
+    "word+char+rules + LinearSVC": {"classifier": "svm", "C": 0.5},
+    "word+char+rules + SGD": {"classifier": "sgd", "alpha": 5e-5},
+    "word+char+rules + ComplementNB": {"classifier": "nb", "alpha": 0.3, "calibration": "none"},
+}
+
+
+def compare_candidates(
+    config: dict[str, Any], candidates: dict[str, dict[str, Any]] | None = None, folds: int = 5
+) -> list[dict[str, Any]]:
+    """Stratified k-fold and leave-one-file-out macro-F1/accuracy/log-loss/ECE for each candidate on train data."""
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+
+    rows, files = load_training_rows(config)
+    rows = merge_rows(rows, None)
+    texts = np.asarray([t for t, _ in rows], dtype=object)
+    labels = np.asarray([c for _, c in rows], dtype=object)
+    # Which file a row came from: leave-one-file-out approximates "a new writer", the external-set situation.
+    groups = np.asarray(_row_groups(config, rows))
+    results = []
+    for name, params in (candidates or CANDIDATES).items():
+        p = {**DEFAULT_PARAMS, **params, "featurizer": {**DEFAULT_PARAMS["featurizer"], **params.get("featurizer", {})}}
+        probs = np.zeros((len(rows), len(CATEGORIES)))
+        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=SEED).split(texts, labels):
+            model = fit_model(list(zip(texts[tr], labels[tr], strict=True)), p)
+            probs[te] = model.predict_proba(list(texts[te]))
+        pred = np.asarray([CATEGORIES[k] for k in probs.argmax(1)], dtype=object)
+        conf = probs.max(1)
+        lofo = []
+        for g in sorted(set(groups)):
+            tr, te = groups != g, groups == g
+            if len(set(labels[tr])) < len(CATEGORIES):
+                continue
+            model = fit_model(list(zip(texts[tr], labels[tr], strict=True)), p)
+            pr = model.predict_proba(list(texts[te]))
+            lofo.append(f1_score(labels[te], [CATEGORIES[k] for k in pr.argmax(1)], average="macro",
+                                 labels=sorted(set(labels[te]))))
+        results.append({
+            "candidate": name,
+            "cv_macro_f1": round(float(f1_score(labels, pred, average="macro")), 4),
+            "cv_accuracy": round(float(accuracy_score(labels, pred)), 4),
+            "cv_log_loss": round(float(log_loss(labels, probs, labels=list(CATEGORIES))), 4),
+            "cv_ece": round(evals._ece(list(pred == labels), list(conf)), 4),
+            "lofo_macro_f1": round(float(np.mean(lofo)), 4) if lofo else None,
+            "n_rows": len(rows),
+        })
+    return results
+
+
+def _row_groups(config: dict[str, Any], rows: Sequence[Row]) -> list[str]:
+    by_text: dict[str, str] = {}
+    for path in sorted(train_dir(config).glob("*.csv")):
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            for rec in csv.DictReader(fh):
+                by_text.setdefault((rec.get("texto") or "").strip(), path.stem)
+    return [by_text.get(t, "extra") for t, _ in rows]
+
+
+def _jsonable(value: Any) -> Any:
+    """Params as plain JSON types (tuples -> lists) so the meta and the data hash are stable."""
+    return json.loads(json.dumps(value, default=list))

@@ -1,0 +1,181 @@
+"""The AppError hierarchy and the one place that turns any error into the JSON envelope (or an HTML page).
+
+Envelope: {"erro": {"codigo": "...", "mensagem": "...", "detalhes": ...}}. No stack trace or SQL reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, render_template, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from app.utils.json import json_response
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """A domain error with an HTTP status and a stable machine-readable code."""
+
+    status = 400
+    code = "requisicao_invalida"
+    message = "Requisição inválida."
+
+    def __init__(self, message: str | None = None, details: Any = None, *, headers: dict[str, str] | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details
+        self.headers = headers or {}
+
+
+class BadRequest(AppError):
+    status, code, message = 400, "requisicao_invalida", "Requisição inválida."
+
+
+class Unauthorized(AppError):
+    status, code, message = 401, "nao_autenticado", "Autenticação necessária."
+
+
+class Forbidden(AppError):
+    status, code, message = 403, "acesso_negado", "Seu perfil não tem permissão para esta operação."
+
+
+class NotFound(AppError):
+    status, code, message = 404, "nao_encontrado", "Recurso não encontrado."
+
+
+class Conflict(AppError):
+    status, code, message = 409, "conflito", "Conflito com o estado atual do recurso."
+
+
+class PayloadTooLarge(AppError):
+    status, code, message = 413, "carga_muito_grande", "A requisição é grande demais."
+
+
+class UnsupportedMediaType(AppError):
+    status, code, message = 415, "tipo_de_midia_nao_suportado", "Envie o corpo como application/json."
+
+
+class ValidationFailed(AppError):
+    status, code, message = 422, "validacao", "Os dados enviados não passaram na validação."
+
+
+class DependencyUnavailable(AppError):
+    status, code, message = 503, "dependencia_indisponivel", "Um serviço necessário está indisponível."
+
+
+# Codes for plain HTTP errors raised by Flask/Werkzeug (routing, method, size, rate limit).
+_HTTP_CODES = {
+    400: ("requisicao_invalida", "Requisição inválida."),
+    401: ("nao_autenticado", "Autenticação necessária."),
+    403: ("acesso_negado", "Acesso negado."),
+    404: ("nao_encontrado", "Recurso não encontrado."),
+    405: ("metodo_nao_permitido", "Método não permitido para este recurso."),
+    406: ("nao_aceitavel", "Formato de resposta não suportado."),
+    409: ("conflito", "Conflito com o estado atual do recurso."),
+    413: ("carga_muito_grande", "A requisição é grande demais."),
+    415: ("tipo_de_midia_nao_suportado", "Tipo de conteúdo não suportado."),
+    422: ("validacao", "Os dados enviados não passaram na validação."),
+    429: ("limite_de_requisicoes", "Muitas requisições. Tente novamente mais tarde."),
+    500: ("erro_interno", "Erro interno. A equipe foi notificada."),
+    503: ("dependencia_indisponivel", "Serviço temporariamente indisponível."),
+}
+
+
+def error_body(status: int, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"erro": {"codigo": code, "mensagem": message, "detalhes": details}}
+
+
+# pt-BR messages for the pydantic error types clients hit; others fall back to pydantic's text.
+_PT_MESSAGES = {
+    "missing": "campo obrigatório",
+    "extra_forbidden": "campo não permitido",
+    "string_type": "deve ser um texto",
+    "string_too_short": "deve ter pelo menos {min_length} caractere(s) (sem contar espaços nas pontas)",
+    "string_too_long": "deve ter no máximo {max_length} caracteres",
+    "string_pattern_mismatch": "formato inválido",
+    "uuid_parsing": "deve ser um UUID válido",
+    "uuid_type": "deve ser um UUID válido",
+    "datetime_parsing": "deve ser uma data/hora ISO-8601 (ex.: 2026-11-20T14:30:00-03:00)",
+    "datetime_from_date_parsing": "deve ser uma data ISO-8601 (ex.: 2026-11-20)",
+    "datetime_type": "deve ser uma data/hora ISO-8601",
+    "date_from_datetime_parsing": "deve ser uma data ISO-8601 (ex.: 2026-11-20)",
+    "literal_error": "valor inválido; use um de: {expected}",
+    "enum": "valor inválido; use um de: {expected}",
+    "list_type": "deve ser uma lista",
+    "model_type": "deve ser um objeto JSON",
+    "model_attributes_type": "deve ser um objeto JSON",
+    "dict_type": "deve ser um objeto JSON",
+    "float_parsing": "deve ser um número",
+    "float_type": "deve ser um número",
+    "int_parsing": "deve ser um número inteiro",
+    "greater_than_equal": "deve ser >= {ge}",
+    "less_than_equal": "deve ser <= {le}",
+    "bool_parsing": "deve ser verdadeiro ou falso",
+}
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors as [{"campo": "0.texto", "mensagem": "..."}] without echoing input values."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "union["))) or "corpo"
+        template = _PT_MESSAGES.get(err["type"])
+        if err["type"] == "value_error":
+            message = err["msg"].removeprefix("Value error, ")
+        elif template:
+            try:
+                message = template.format(**(err.get("ctx") or {}))
+            except (KeyError, IndexError):
+                message = template
+        else:
+            message = err["msg"]
+        out.append({"campo": loc, "mensagem": message, "tipo": err["type"]})
+    return out
+
+
+def _wants_json() -> bool:
+    if request.path.startswith("/api/") or request.path in ("/health", "/ready", "/metrics"):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" or request.is_json
+
+
+def _respond(status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None):
+    if _wants_json():
+        resp = json_response(error_body(status, code, message, details), status)
+    else:
+        resp = json_response({}, status)
+        resp.set_data(render_template("error.html", status=status, message=message))
+        resp.mimetype = "text/html"
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(AppError)
+    def handle_app_error(exc: AppError):
+        return _respond(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.errorhandler(ValidationError)
+    def handle_validation_error(exc: ValidationError):
+        return _respond(422, ValidationFailed.code, ValidationFailed.message, validation_details(exc))
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException):
+        status = exc.code or 500
+        code, message = _HTTP_CODES.get(status, ("erro_http", exc.name))
+        if status == 429:
+            message = f"Muitas requisições ({exc.description}). Tente novamente mais tarde."
+        headers = {k: v for k, v in exc.get_headers() if k.lower() in ("allow", "retry-after")}
+        return _respond(status, code, message, None, headers)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        code, message = _HTTP_CODES[500]
+        return _respond(500, code, message)

@@ -1,0 +1,17 @@
+"""SQLAlchemy 2.0 typed models, one module per aggregate."""
+
+from app.models.catalog import Album, Artist
+from app.models.comment import ClassificationEvent, Comment, CommentTag
+from app.models.user import ROLES, Role, TokenBlocklist, User
+
+__all__ = [
+    "ROLES",
+    "Album",
+    "Artist",
+    "ClassificationEvent",
+    "Comment",
+    "CommentTag",
+    "Role",
+    "TokenBlocklist",
+    "User",
+]

@@ -1,0 +1,156 @@
+"""OpenAPI 3 document built from the routing table, the resources' metadata and the pydantic schemas."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from apispec import APISpec
+from pydantic import BaseModel
+
+from app.api import ROUTES, URL_PREFIX
+
+ERROR_DESCRIPTIONS = {
+    400: "Requisição malformada",
+    401: "Token ausente, inválido, expirado ou revogado",
+    403: "Perfil sem permissão",
+    404: "Não encontrado",
+    409: "Conflito",
+    413: "Carga grande demais",
+    415: "Tipo de conteúdo não suportado",
+    422: "Falha de validação",
+    429: "Limite de requisições",
+    503: "Dependência indisponível",
+}
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["erro"],
+    "properties": {
+        "erro": {
+            "type": "object",
+            "required": ["codigo", "mensagem"],
+            "properties": {
+                "codigo": {"type": "string", "example": "validacao"},
+                "mensagem": {"type": "string"},
+                "detalhes": {},
+            },
+        }
+    },
+}
+
+_REF = "#/components/schemas/{model}"
+
+
+def _register(spec: APISpec, model: type[BaseModel]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template=_REF, mode="serialization")
+    for name, sub in schema.pop("$defs", {}).items():
+        if name not in spec.components.schemas:
+            spec.components.schema(name, sub)
+    if model.__name__ not in spec.components.schemas:
+        spec.components.schema(model.__name__, schema)
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template=_REF)
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        params.append({"in": "query", "name": name, "required": False, "schema": prop,
+                       "description": prop.get("description", "")})
+    return params
+
+
+def _error_responses(codes: list[int]) -> dict[str, Any]:
+    return {
+        str(c): {"description": ERROR_DESCRIPTIONS[c],
+                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Erro"}}}}
+        for c in codes
+    }
+
+
+def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    spec = APISpec(
+        title="AluMusic Insights API",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        info={"description": "Recebe, classifica e analisa comentários de ouvintes. Erros: envelope único "
+                             "{\"erro\": {\"codigo\", \"mensagem\", \"detalhes\"}}."},
+    )
+    spec.components.schema("Erro", ERROR_SCHEMA)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+
+    for url, resource, _endpoint in ROUTES:
+        path = URL_PREFIX + re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", url)
+        operations: dict[str, Any] = {}
+        for method, meta in resource.openapi.items():
+            op: dict[str, Any] = {"summary": meta["summary"], "tags": [url.strip("/").split("/")[0]]}
+            view = getattr(resource, method)
+            roles = meta.get("roles") or list(getattr(view, "roles", ()))
+            if not meta.get("public"):
+                op["security"] = [{"bearer": []}]
+                if roles:
+                    op["description"] = "Perfis: " + ", ".join(roles)
+            params = [{"in": "path", "name": p, "required": True, "schema": {"type": "string"}}
+                      for p in re.findall(r"{([^}]+)}", path)]
+            if meta.get("query"):
+                params += _query_params(meta["query"])
+            if meta.get("paginated"):
+                params += [{"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1}},
+                           {"in": "query", "name": "per_page", "schema": {"type": "integer", "minimum": 1}}]
+            if params:
+                op["parameters"] = params
+            if meta.get("body"):
+                ref = _register(spec, meta["body"])
+                body_schema = {"oneOf": [ref, {"type": "array", "items": ref}]} if meta.get("body_list") else ref
+                op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+            responses: dict[str, Any] = {}
+            status = str(meta.get("status", 200))
+            if meta.get("response"):
+                ref = _register(spec, meta["response"])
+                if meta.get("response_list"):
+                    schema: dict[str, Any] = {"type": "array", "items": ref}
+                elif meta.get("response_list_or_object"):
+                    schema = {"oneOf": [ref, {"type": "array", "items": ref}]}
+                else:
+                    schema = ref
+                responses[status] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
+                if meta.get("response_list_or_object"):
+                    responses["200"] = {"description": "Já existia (mesmo id e texto): resultado armazenado",
+                                        "content": {"application/json": {"schema": schema}}}
+            elif meta.get("paginated"):
+                ref = _register(spec, meta["paginated"])
+                responses["200"] = {"description": "Página de resultados", "content": {"application/json": {
+                    "schema": {"type": "object", "properties": {
+                        "items": {"type": "array", "items": ref}, "total": {"type": "integer"},
+                        "page": {"type": "integer"}, "per_page": {"type": "integer"}}}}}}
+            else:
+                responses[status] = {"description": "OK"}
+            codes = list(meta.get("errors", []))
+            if not meta.get("public"):
+                codes += [401, 403]
+            responses.update(_error_responses(sorted(set(codes) | {400} if meta.get("body") else set(codes))))
+            op["responses"] = responses
+            operations[method] = op
+        spec.path(path=path, operations=operations)
+
+    for path, operations in extra_paths or []:
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+OPS_PATHS: list[tuple[str, dict[str, Any]]] = [
+    ("/health", {"get": {"summary": "Liveness", "tags": ["operacao"], "responses": {"200": {"description": "OK"}}}}),
+    ("/ready", {"get": {"summary": "Readiness: banco, Redis e broker", "tags": ["operacao"],
+                        "responses": {"200": {"description": "Pronto"}, "503": {"description": "Dependência fora"}}}}),
+    ("/metrics", {"get": {"summary": "Métricas Prometheus", "tags": ["operacao"],
+                          "responses": {"200": {"description": "text/plain; version=0.0.4"}}}}),
+    ("/api/openapi.json", {"get": {"summary": "Este documento", "tags": ["operacao"],
+                                   "responses": {"200": {"description": "OpenAPI 3"}}}}),
+]
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    return build_spec(OPS_PATHS)

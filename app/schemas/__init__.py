@@ -1,0 +1,1 @@
+"""Request/response schemas (allow-lists): validation lives here."""

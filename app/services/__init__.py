@@ -1,0 +1,1 @@
+"""Domain use cases. Each function owns its transaction and raises AppError subclasses."""

@@ -1,0 +1,274 @@
+"""Comments: ingest (classify + persist, idempotent, all or nothing), query, history and curator corrections."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, delete, exists, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from app.classifier import Classifier, get_classifier
+from app.classifier.taxonomy import explain, known_codes
+from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from app.extensions import db
+from app.models.catalog import Album, Artist, name_key
+from app.models.comment import ClassificationEvent, Comment, CommentTag
+from app.models.user import User
+from app.schemas.comments import ORDERINGS, CommentFilters, CommentIn, CorrectionIn
+from app.services.catalog import resolve_albums, resolve_artists
+
+
+@dataclass(slots=True)
+class IngestResult:
+    items: list[dict[str, Any]]
+    created: int
+
+    @property
+    def all_existing(self) -> bool:
+        return self.created == 0
+
+
+def _tags_out(codes: Sequence[str]) -> list[dict[str, str]]:
+    return [{"codigo": c, "explicacao": explain(c)} for c in codes]
+
+
+def serialize(comment: Comment) -> dict[str, Any]:
+    """A stored comment in the wire shape."""
+    return {
+        "id": str(comment.id),
+        "texto": comment.text,
+        "categoria": comment.category,
+        "tags_funcionalidades": _tags_out([t.code for t in comment.tags]),
+        "confianca": round(comment.confidence, 4),
+        "artista": comment.artist.name if comment.artist else None,
+        "album": comment.album.title if comment.album else None,
+        "alvo": comment.target,
+        "publicado_em": comment.published_at,
+        "classificado_em": comment.classified_at,
+        "modelo": comment.model_version,
+    }
+
+
+def ingest(items: Sequence[CommentIn], classifier: Classifier | None = None) -> IngestResult:
+    """Classify and store a batch in one transaction; re-posted ids return what is stored."""
+    given = [str(i.id) for i in items if i.id is not None]
+    dupes = sorted(k for k, n in Counter(given).items() if n > 1)
+    if dupes:
+        raise BadRequest("Ids duplicados no mesmo lote.", {"ids_duplicados": dupes})
+    for attempt in (1, 2):
+        try:
+            return _ingest_once(items, classifier or get_classifier())
+        except IntegrityError:
+            # A concurrent request stored one of these ids between our lookup and insert: look again once.
+            db.session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(items: Sequence[CommentIn], classifier: Classifier) -> IngestResult:
+    ids = [item.id or uuid.uuid4() for item in items]
+    existing: dict[uuid.UUID, Comment] = {}
+    given = [item.id for item in items if item.id is not None]
+    if given:
+        existing = {c.id: c for c in db.session.scalars(select(Comment).where(Comment.id.in_(given)))}
+    conflicts = [str(i) for i, item in zip(ids, items, strict=True) if i in existing and existing[i].text != item.texto]
+    if conflicts:
+        raise Conflict("Já existe comentário com este id e outro texto.", {"ids": conflicts})
+
+    new = [(i, item) for i, item in zip(ids, items, strict=True) if i not in existing]
+    out_by_id: dict[uuid.UUID, dict[str, Any]] = {i: serialize(c) for i, c in existing.items()}
+    if new:
+        out_by_id.update(_store_new(new, classifier))
+    db.session.commit()
+    return IngestResult(items=[out_by_id[i] for i in ids], created=len(new))
+
+
+def _store_new(new: list[tuple[uuid.UUID, CommentIn]], classifier: Classifier) -> dict[uuid.UUID, dict[str, Any]]:
+    results = classifier.classify_many([item.texto for _, item in new])
+    if len(results) != len(new):
+        raise RuntimeError("classifier returned a different number of results")
+
+    artists = resolve_artists(item.artista for _, item in new if item.artista)
+    albums = resolve_albums(((item.artista, item.album) for _, item in new if item.album), artists)
+
+    now = datetime.now(UTC)
+    comment_rows, tag_rows, event_rows, out = [], [], [], {}
+    for (cid, item), result in zip(new, results, strict=True):
+        artist = artists.get(name_key(item.artista)) if item.artista else None
+        album = (
+            albums.get((name_key(item.artista) if item.artista else "", name_key(item.album))) if item.album else None
+        )
+        codes = [t.codigo for t in result.tags]
+        confidence = min(1.0, max(0.0, float(result.confianca)))
+        comment_rows.append(
+            {
+                "id": cid,
+                "text": item.texto,
+                "artist_id": artist.id if artist else None,
+                "album_id": album.id if album else None,
+                "target": item.alvo,
+                "published_at": item.publicado_em,
+                "occurred_at": item.publicado_em or now,
+                "category": result.categoria,
+                "confidence": confidence,
+                "model_version": result.modelo,
+                "classified_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        tag_rows.extend({"comment_id": cid, "code": code, "position": pos} for pos, code in enumerate(codes))
+        event_rows.append(
+            {
+                "comment_id": cid,
+                "source": "modelo",
+                "category": result.categoria,
+                "confidence": confidence,
+                "tags": codes,
+                "model_version": result.modelo,
+                "created_at": now,
+            }
+        )
+        out[cid] = {
+            "id": str(cid),
+            "texto": item.texto,
+            "categoria": result.categoria,
+            "tags_funcionalidades": [{"codigo": t.codigo, "explicacao": t.explicacao} for t in result.tags],
+            "confianca": round(confidence, 4),
+            "artista": artist.name if artist else None,
+            "album": album.title if album else None,
+            "alvo": item.alvo,
+            "publicado_em": item.publicado_em,
+            "classificado_em": now,
+            "modelo": result.modelo,
+        }
+    db.session.execute(insert(Comment.__table__), comment_rows)
+    if tag_rows:
+        db.session.execute(insert(CommentTag.__table__), tag_rows)
+    db.session.execute(insert(ClassificationEvent.__table__), event_rows)
+    return out
+
+
+def get(comment_id: uuid.UUID) -> Comment:
+    comment = db.session.get(Comment, comment_id)
+    if comment is None:
+        raise NotFound("Comentário não encontrado.")
+    return comment
+
+
+def _day_bound(value: datetime | date, *, end: bool) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    # A plain date in `ate` includes that whole day.
+    return datetime.combine(value + timedelta(days=1) if end else value, time.min, tzinfo=UTC)
+
+
+def filtered_query(filters: CommentFilters) -> Select:
+    """SELECT of comments matching the filters, ordered (shared by listing and export)."""
+    stmt = select(Comment)
+    if filters.categoria:
+        stmt = stmt.where(Comment.category.in_(filters.categoria))
+    for code in filters.tag:
+        stmt = stmt.where(exists().where(CommentTag.comment_id == Comment.id, CommentTag.code == code))
+    if filters.artista:
+        artist_ids = select(Artist.id).where(Artist.name_key == name_key(filters.artista))
+        stmt = stmt.where(Comment.artist_id.in_(artist_ids))
+    if filters.album:
+        album_ids = select(Album.id).where(Album.title_key == name_key(filters.album))
+        stmt = stmt.where(Comment.album_id.in_(album_ids))
+    if filters.alvo:
+        stmt = stmt.where(Comment.target == filters.alvo)
+    if filters.q:
+        pattern = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(Comment.text.ilike(pattern, escape="\\"))
+    if filters.desde:
+        stmt = stmt.where(Comment.occurred_at >= _day_bound(filters.desde, end=False))
+    if filters.ate:
+        bound = _day_bound(filters.ate, end=True)
+        stmt = stmt.where(Comment.occurred_at < bound if not isinstance(filters.ate, datetime) else
+                          Comment.occurred_at <= bound)
+    if filters.confianca_min is not None:
+        stmt = stmt.where(Comment.confidence >= filters.confianca_min)
+    if filters.confianca_max is not None:
+        stmt = stmt.where(Comment.confidence <= filters.confianca_max)
+    column = getattr(Comment, ORDERINGS[filters.ordenar.lstrip("-")])
+    descending = filters.ordenar.startswith("-")
+    stmt = stmt.order_by(column.desc() if descending else column.asc(), Comment.id.desc() if descending else
+                         Comment.id.asc())
+    return stmt
+
+
+def search(filters: CommentFilters, page: int, per_page: int) -> tuple[list[Comment], int]:
+    """One page of comments and the total that match."""
+    stmt = filtered_query(filters)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = list(db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique())
+    return rows, total
+
+
+def history(comment_id: uuid.UUID) -> list[dict[str, Any]]:
+    get(comment_id)
+    stmt = (
+        select(ClassificationEvent)
+        .where(ClassificationEvent.comment_id == comment_id)
+        .order_by(ClassificationEvent.created_at, ClassificationEvent.id)
+    )
+    return [
+        {
+            "fonte": e.source,
+            "categoria": e.category,
+            "confianca": round(e.confidence, 4) if e.confidence is not None else None,
+            "tags_funcionalidades": _tags_out(e.tags or []),
+            "modelo": e.model_version,
+            "usuario": e.user.username if e.user else None,
+            "motivo": e.note,
+            "em": e.created_at,
+        }
+        for e in db.session.scalars(stmt).unique()
+    ]
+
+
+def correct(comment_id: uuid.UUID, correction: CorrectionIn, curator: User) -> Comment:
+    """Apply a curator's correction of category and/or tags, recorded in the history."""
+    if correction.categoria is None and correction.tags_funcionalidades is None:
+        raise ValidationFailed("Informe 'categoria' e/ou 'tags_funcionalidades'.")
+    comment = get(comment_id)
+    codes = None
+    if correction.tags_funcionalidades is not None:
+        codes = list(dict.fromkeys(correction.tags_funcionalidades))
+        unknown = [c for c in codes if c not in known_codes()]
+        if unknown:
+            raise ValidationFailed("Tags fora da taxonomia.", {"tags_desconhecidas": unknown})
+    now = datetime.now(UTC)
+    if correction.categoria is not None:
+        comment.category = correction.categoria
+    if codes is not None:
+        db.session.execute(delete(CommentTag).where(CommentTag.comment_id == comment.id))
+        db.session.expire(comment, ["tags"])
+        db.session.add_all(CommentTag(comment_id=comment.id, code=c, position=p) for p, c in enumerate(codes))
+    comment.confidence = 1.0
+    comment.model_version = f"curador:{curator.username}"
+    comment.classified_at = now
+    db.session.add(
+        ClassificationEvent(
+            comment_id=comment.id,
+            source="curador",
+            category=comment.category,
+            confidence=None,
+            tags=codes if codes is not None else [t.code for t in comment.tags],
+            model_version=None,
+            user_id=curator.id,
+            note=correction.motivo,
+            created_at=now,
+        )
+    )
+    db.session.commit()
+    db.session.refresh(comment)
+    return comment
+

@@ -1,0 +1,115 @@
+"""User accounts and tokens: login, refresh, logout, admin-created users."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import generate_password_hash
+
+from app.errors import Conflict, NotFound, Unauthorized
+from app.extensions import db
+from app.models.user import ROLES, TokenBlocklist, User
+
+# A real hash to compare against when the user does not exist, so login timing does not reveal usernames.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def issue_tokens(user: User, *, with_refresh: bool = True) -> dict[str, Any]:
+    claims = {"role": user.role}
+    identity = str(user.id)
+    out: dict[str, Any] = {
+        "access_token": create_access_token(identity=identity, additional_claims=claims),
+        "token_type": "Bearer",
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_SECONDS"]),
+    }
+    if with_refresh:
+        out["refresh_token"] = create_refresh_token(identity=identity, additional_claims=claims)
+    return out
+
+
+def authenticate(username: str, password: str) -> User:
+    """The active user with these credentials, or a 401 that does not say which part was wrong."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        from werkzeug.security import check_password_hash
+
+        check_password_hash(_DUMMY_HASH, password)
+        raise Unauthorized("Usuário ou senha inválidos.")
+    if not user.check_password(password) or not user.active:
+        raise Unauthorized("Usuário ou senha inválidos.")
+    return user
+
+
+def login(username: str, password: str) -> dict[str, Any]:
+    return issue_tokens(authenticate(username, password))
+
+
+def refresh(user: User) -> dict[str, Any]:
+    return issue_tokens(user, with_refresh=False)
+
+
+def revoke(jwt_payload: dict[str, Any], extra_tokens: list[str] | None = None) -> None:
+    """Blocklist this token (and optionally its refresh token, when the client sends it)."""
+    payloads = [jwt_payload]
+    for raw in extra_tokens or []:
+        try:
+            other = decode_token(raw)
+        except Exception:  # an invalid extra token is simply not revoked
+            continue
+        if other.get("sub") == jwt_payload.get("sub"):
+            payloads.append(other)
+    for payload in payloads:
+        if db.session.get(TokenBlocklist, payload["jti"]) is None:
+            db.session.add(
+                TokenBlocklist(
+                    jti=payload["jti"],
+                    token_type=payload.get("type", "access"),
+                    user_id=int(payload["sub"]),
+                    expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+                )
+            )
+    db.session.commit()
+
+
+def is_revoked(jti: str) -> bool:
+    return db.session.get(TokenBlocklist, jti) is not None
+
+
+def create_user(username: str, password: str, role: str) -> User:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
+    user = User(username=username, role=role, active=True)
+    user.set_password(password)
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"O usuário '{username}' já existe.") from None
+    return user
+
+
+def ensure_user(username: str, password: str, role: str) -> tuple[User, bool]:
+    """Create the user if absent; returns (user, created)."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is not None:
+        return user, False
+    return create_user(username, password, role), True
+
+
+def set_active(username: str, active: bool) -> User:
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"Usuário '{username}' não encontrado.")
+    user.active = active
+    db.session.commit()
+    return user
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.username)))

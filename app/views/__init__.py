@@ -1,0 +1,1 @@
+"""Non-API pages and operational endpoints."""

@@ -1,0 +1,167 @@
+"""Gunicorn settings for the web container (`gunicorn -c gunicorn.conf.py wsgi:app`).
+
+Everything an operator tunes comes from the environment, so the same image serves a laptop and a host with
+many cores. Logs are JSON lines: errors on stderr, one access line per request on stdout carrying the
+`X-Request-ID` that NGINX generates or propagates, so a request can be followed from NGINX to the app.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+
+from gunicorn import glogging
+
+
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise RuntimeError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # honours cpusets (docker --cpuset-cpus, taskset)
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(cores: int, cap: int) -> int:
+    """The usual 2 x cores + 1 sync workers, capped: each worker holds its own copy of the model."""
+    return max(1, min(2 * cores + 1, cap))
+
+
+# --- Server socket -----------------------------------------------------------------------------------------------
+# PORT is what platforms (and our Dockerfile) set; GUNICORN_BIND wins when a full address is needed.
+bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{_env_int('PORT', 8000, minimum=1)}"
+backlog = _env_int("GUNICORN_BACKLOG", 2048, minimum=1)
+
+# --- Workers -----------------------------------------------------------------------------------------------------
+# Sync workers: the app is CPU-bound (classification) and talks to PostgreSQL/Redis with blocking drivers.
+# NGINX buffers slow clients, so a sync worker is never pinned by a slow upload or download.
+worker_class = "sync"
+workers = _env_int("WEB_CONCURRENCY", default_workers(_cpu_count(), _env_int("GUNICORN_MAX_WORKERS", 8, 1)), 1)
+# Longer than the slowest legitimate request (a 1,000-item synchronous batch); NGINX waits a little longer
+# (proxy_read_timeout 90s) so a stuck worker is killed by gunicorn first and logged here.
+timeout = _env_int("GUNICORN_TIMEOUT", 60, minimum=1)
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
+keepalive = _env_int("GUNICORN_KEEPALIVE", 5, minimum=0)
+# Recycle workers now and then so a slow leak can never take the container down; jitter avoids a stampede.
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000, minimum=0)
+max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100, minimum=0)
+# Each worker builds its own app (and its own DB pool, Redis clients and model) after the fork: nothing that
+# owns a socket is shared between processes.
+preload_app = False
+# Heartbeat files on tmpfs: a slow container disk must not make healthy workers look dead.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+wsgi_app = "wsgi:app"
+proc_name = "alumusic-web"
+# Operators use signals (HUP, TTIN/TTOU, TERM); no control socket in a read-only home directory.
+control_socket_disable = True
+
+# --- Behind NGINX ------------------------------------------------------------------------------------------------
+# Addresses allowed to set X-Forwarded-Proto & co. Compose sets "*" because only NGINX can reach the web
+# container on the internal network; the default trusts a proxy on the same host only.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# --- Logging -----------------------------------------------------------------------------------------------------
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+accesslog = "-"  # stdout
+errorlog = "-"  # stderr
+if os.environ.get("GUNICORN_ACCESS_LOG", "1").strip().lower() in {"0", "false", "no", "off"}:
+    accesslog = None
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line for gunicorn's own (error) log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": _utc_now(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class JsonLogger(glogging.Logger):
+    """Gunicorn logger that writes JSON lines; the access line carries the request id."""
+
+    def _set_handler(self, log, output, fmt, stream=None):
+        if fmt is not None and log is self.error_log:
+            fmt = _JsonFormatter()
+        elif fmt is not None:
+            fmt = logging.Formatter("%(message)s")  # access lines are already JSON
+        super()._set_handler(log, output, fmt, stream=stream)
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        try:
+            self.access_log.info(json.dumps(access_entry(resp, req, environ, request_time), ensure_ascii=False))
+        except Exception:  # a log line must never break a response
+            self.exception("could not write the access log line")
+
+
+def _header(headers, name: str) -> str | None:
+    items = headers.items() if hasattr(headers, "items") else headers or []
+    for key, value in items:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def access_entry(resp, req, environ: dict, request_time: _dt.timedelta) -> dict:
+    """Build the access log record for one response (public so it can be tested without a server)."""
+    req_headers = getattr(req, "headers", req)
+    status = resp.status
+    if isinstance(status, str):
+        status = status.split(None, 1)[0]
+    try:
+        status = int(status)
+    except (TypeError, ValueError):
+        pass
+    # The request id NGINX sent; when gunicorn is hit directly the app's response header is the fallback.
+    request_id = _header(req_headers, "x-request-id") or _header(resp.headers, "x-request-id")
+    return {
+        "time": _utc_now(),
+        "level": "INFO",
+        "logger": "gunicorn.access",
+        "request_id": request_id,
+        "remote_addr": environ.get("REMOTE_ADDR"),
+        "forwarded_for": _header(req_headers, "x-forwarded-for"),
+        "method": environ.get("REQUEST_METHOD"),
+        "path": environ.get("PATH_INFO"),
+        "query": environ.get("QUERY_STRING") or None,
+        "protocol": environ.get("SERVER_PROTOCOL"),
+        "status": status,
+        "bytes": getattr(resp, "sent", None),
+        "duration_ms": round(request_time.total_seconds() * 1000, 3),
+        "user_agent": environ.get("HTTP_USER_AGENT"),
+        "referer": environ.get("HTTP_REFERER"),
+        "pid": os.getpid(),
+    }
+
+
+logger_class = JsonLogger
