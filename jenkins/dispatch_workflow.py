@@ -372,8 +372,8 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
     )  # fmt: skip
     parser.add_argument("--cancel-on-timeout", action="store_true", help="cancel the run when --timeout passes")
     args = parser.parse_args(argv)
-    if argv is not None and args.repo == "":
-        args.repo = env.get("REPO") or env.get("ALUMUSIC_GITHUB_REPO")
+    # Jenkins passes its REPO parameter even when it is empty: fall back to the controller's default.
+    args.repo = args.repo or env.get("REPO") or env.get("ALUMUSIC_GITHUB_REPO")
     token = env.get("GITHUB_TOKEN", "").strip()
     if not token:
         parser.error("GITHUB_TOKEN is not set (Jenkins: bind the github-token credential)")

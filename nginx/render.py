@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import pwd
 import re
 import shlex
 import shutil
@@ -44,6 +46,7 @@ DOCKER_VARIABLES: dict[str, str] = {
     "NGINX_TEMP_DIR": "/var/cache/nginx",
     "NGINX_WORKER_PROCESSES": "auto",
     "NGINX_HSTS_MAX_AGE": "31536000",
+    "NGINX_USER": "nginx",
 }
 
 
@@ -142,6 +145,13 @@ def generate_self_signed_cert(cert: Path, key: Path, common_name: str = "localho
     key.chmod(0o600)
 
 
+def _current_user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers): let NGINX use its default
+        return "nobody"
+
+
 def _port(value: int, name: str) -> int:
     if not 0 < int(value) < 65536:
         raise RenderError(f"{name} must be a TCP port, got {value}")
@@ -158,6 +168,7 @@ def render_native(
     key: Path | str | None = None,
     worker_processes: str = "1",
     hsts_max_age: int = 0,
+    user: str | None = None,
     templates_dir: Path = TEMPLATES_DIR,
 ) -> Rendered:
     """Render a self-contained NGINX configuration under `prefix`, ready for `nginx -p prefix -c prefix/nginx.conf`.
@@ -197,6 +208,8 @@ def render_native(
         "NGINX_TEMP_DIR": str(prefix / "tmp"),
         "NGINX_WORKER_PROCESSES": str(worker_processes),
         "NGINX_HSTS_MAX_AGE": str(int(hsts_max_age)),
+        # Unprivileged runs: NGINX ignores the directive (with a warning) and workers keep the caller's identity.
+        "NGINX_USER": user or _current_user(),
     }
     files = render_tree(prefix, variables, templates_dir)
     return Rendered(

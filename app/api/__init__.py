@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_restful import Api
 
-from app.api import auth, comments
+from app.api import auth, comments, models
 
 
 class ApiRouter(Api):
@@ -25,6 +25,8 @@ ROUTES: list[tuple[str, type, str]] = [
     ("/comentarios", comments.CommentList, "comments"),
     ("/comentarios/<comment_id>", comments.CommentDetail, "comment_detail"),
     ("/comentarios/<comment_id>/historico", comments.CommentHistory, "comment_history"),
+    ("/modelos", models.ModelVersionList, "models"),
+    ("/modelos/retreinar", models.ModelRetrain, "models_retrain"),
 ]
 
 URL_PREFIX = "/api"

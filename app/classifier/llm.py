@@ -359,7 +359,7 @@ class BackoffWait:
     """tenacity wait: the server's Retry-After (capped) when given, else exponential backoff with jitter."""
 
     def __init__(self, initial: float, maximum: float, retry_after_cap: float) -> None:
-        self._exponential = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
+        self._exponential = wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
         self.retry_after_cap = retry_after_cap
 
     def __call__(self, retry_state: RetryCallState) -> float:

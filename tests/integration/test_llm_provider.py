@@ -32,7 +32,7 @@ from app.classifier.llm import (
 from app.config import DATA_DIR
 from tests.support import services
 from tests.support.fake_openai import UNKNOWN_TAG, Behaviour, FakeOpenAI, keyword_answer
-from tests.support.fake_openai import fake_openai as fake_openai  # noqa: F401  (the fixture)
+from tests.support.fake_openai import fake_openai as fake_openai  # the fixture
 
 MODEL = "modelo-teste"
 TIMEOUT = 0.3
@@ -125,7 +125,7 @@ def test_correct_answer_is_used_and_request_is_structured(fake_openai, make_llm)
     assert body["messages"][0] == {"role": "system", "content": prompt.system}
     assert len(body["messages"]) == 2 + 2 * len(prompt.examples)
     assert request.comment == text
-    assert request.headers.get("Authorization") == "Bearer sk-teste"
+    assert request.headers.get("authorization") == "Bearer sk-teste"
 
 
 def test_unaccented_category_is_normalised(fake_openai, make_llm):
@@ -141,9 +141,10 @@ def test_unaccented_category_is_normalised(fake_openai, make_llm):
 # ------------------------------------------------------------------------------------------ invalid answers
 
 
-@pytest.mark.parametrize(
-    "behaviour", [Behaviour.invalid_json(), Behaviour.unknown_category(), Behaviour.bad_confidence()], ids=lambda b: b.kind
-)
+INVALID_ANSWERS = [Behaviour.invalid_json(), Behaviour.unknown_category(), Behaviour.bad_confidence()]
+
+
+@pytest.mark.parametrize("behaviour", INVALID_ANSWERS, ids=lambda b: b.kind)
 def test_invalid_answer_is_retried_then_falls_back(fake_openai, make_llm, behaviour):
     fake_openai.default = behaviour
     local = StubLocal()

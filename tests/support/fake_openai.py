@@ -102,7 +102,7 @@ class Behaviour:
 class RecordedRequest:
     path: str
     body: dict[str, Any]
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     received_at: float  # time.monotonic()
     behaviour: Behaviour
     comment: str = field(init=False)
@@ -133,7 +133,9 @@ class FakeOpenAI:
         server.block_on_close = False  # slow handlers must not hold up stop()
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-openai", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -196,6 +198,7 @@ class FakeOpenAI:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real endpoints
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         pass
@@ -212,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
             return
-        behaviour = fake._begin(path, body, dict(self.headers.items()))
+        behaviour = fake._begin(path, body, {k.lower(): v for k, v in self.headers.items()})
         try:
             if behaviour.delay:
                 fake._stopping.wait(behaviour.delay)
