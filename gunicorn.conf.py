@@ -7,6 +7,7 @@ many cores. Logs are JSON lines: errors on stderr, one access line per request o
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -138,10 +139,8 @@ def access_entry(resp, req, environ: dict, request_time: _dt.timedelta) -> dict:
     status = resp.status
     if isinstance(status, str):
         status = status.split(None, 1)[0]
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         status = int(status)
-    except (TypeError, ValueError):
-        pass
     # The request id NGINX sent; when gunicorn is hit directly the app's response header is the fallback.
     request_id = _header(req_headers, "x-request-id") or _header(resp.headers, "x-request-id")
     return {

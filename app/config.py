@@ -126,13 +126,19 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
+def _placeholder(secret: str) -> bool:
+    """The shipped defaults and the `.env.example` placeholders are never real secrets."""
+    return secret == DEV_SECRET or "change-me" in secret.lower() or "changeme" in secret.lower()
+
+
 def _check_production(cfg: dict[str, Any]) -> None:
     if cfg["APP_ENV"] != "production":
         return
-    weak = [k for k in ("SECRET_KEY", "JWT_SECRET_KEY") if cfg[k] == DEV_SECRET or len(cfg[k]) < 32]
+    weak = [k for k in ("SECRET_KEY", "JWT_SECRET_KEY") if _placeholder(cfg[k]) or len(cfg[k]) < 32]
     if weak:
-        raise ConfigError(f"production needs strong secrets (>= 32 chars, not the default): {', '.join(weak)}")
-    if cfg["ADMIN_PASSWORD"] == Settings.model_fields["ADMIN_PASSWORD"].default:
-        raise ConfigError("production refuses the default ADMIN_PASSWORD")
+        raise ConfigError(f"production needs strong secrets (>= 32 chars, not a default): {', '.join(weak)}")
+    admin = cfg["ADMIN_PASSWORD"]
+    if admin == Settings.model_fields["ADMIN_PASSWORD"].default or _placeholder(admin) or len(admin) < 12:
+        raise ConfigError("production refuses a default, placeholder or short (< 12 chars) ADMIN_PASSWORD")
     if cfg["DATABASE_URL"].startswith("sqlite"):
         raise ConfigError("production needs DATABASE_URL pointing at PostgreSQL")

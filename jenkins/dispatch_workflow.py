@@ -93,12 +93,12 @@ class GitHub:
             except urllib.error.HTTPError as exc:
                 detail = _error_message(exc)
                 retry_after = _retry_after(exc)
-                if exc.code in (429, 500, 502, 503, 504) or (exc.code == 403 and retry_after is not None):
-                    if attempts < 5:
-                        wait = retry_after if retry_after is not None else min(30.0, 2.0**attempts)
-                        self._say(f"GitHub answered {exc.code} ({detail}); retrying in {wait:.0f}s")
-                        time.sleep(min(wait, 60.0))
-                        continue
+                transient = exc.code in (429, 500, 502, 503, 504) or (exc.code == 403 and retry_after is not None)
+                if transient and attempts < 5:
+                    wait = retry_after if retry_after is not None else min(30.0, 2.0**attempts)
+                    self._say(f"GitHub answered {exc.code} ({detail}); retrying in {wait:.0f}s")
+                    time.sleep(min(wait, 60.0))
+                    continue
                 raise _api_error(exc.code, method, path, detail, self.s) from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 if attempts < 5:
@@ -201,7 +201,7 @@ def find_run(gh: GitHub, s: Settings, dispatch_id: str, since: dt.datetime) -> d
     deadline = time.monotonic() + s.find_timeout
     while True:
         payload = gh.request("GET", f"/repos/{s.repo}/actions/workflows/{wf}/runs", query=query) or {}
-        runs = [r for r in payload.get("workflow_runs", []) if r.get("event", "workflow_dispatch") == "workflow_dispatch"]
+        runs = [r for r in payload.get("workflow_runs", []) if r.get("event") in (None, "workflow_dispatch")]
         if s.dispatch_id_input:
             mine = [r for r in runs if dispatch_id in (r.get("display_title") or r.get("name") or "")]
         else:
@@ -222,9 +222,10 @@ def list_jobs(gh: GitHub, s: Settings, run_id: int) -> list[dict[str, Any]]:
     jobs: list[dict[str, Any]] = []
     page = 1
     while True:
-        payload = gh.request(
-            "GET", f"/repos/{s.repo}/actions/runs/{run_id}/jobs", query={"per_page": 100, "page": page}
-        ) or {}
+        payload = (
+            gh.request("GET", f"/repos/{s.repo}/actions/runs/{run_id}/jobs", query={"per_page": 100, "page": page})
+            or {}
+        )
         batch = payload.get("jobs", [])
         jobs.extend(batch)
         if len(batch) < 100 or len(jobs) >= int(payload.get("total_count", len(jobs))):

@@ -15,8 +15,6 @@ From Python (tests): load this file with importlib and call `render_native(...)`
 `result.command()` with subprocess and stop it with SIGQUIT (graceful) or SIGTERM.
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import os
