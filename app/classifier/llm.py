@@ -18,7 +18,6 @@ import email.utils
 import json
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from app.classifier.base import CATEGORIES, Classification, Classifier, Tag, normalize_category
-from app.config import DATA_DIR, Settings
+from app.config import Settings
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion
@@ -213,37 +212,10 @@ class TagNormalizer(Protocol):
     def normalize_codes(self, codes: Sequence[str]) -> list[Tag]: ...
 
 
-class DraftTagNormalizer:
-    """Stand-in for `TagExtractor` while `app/classifier/tags.py` does not exist: keeps codes of the draft list."""
-
-    _LINE = re.compile(r"^([a-z]+_[a-z_]+)\s{2,}(\S.*)$")
-
-    def __init__(self, explanations: Mapping[str, str]) -> None:
-        self._explanations = dict(explanations)
-
-    @classmethod
-    def from_file(cls, path: Path) -> DraftTagNormalizer:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return cls({m[1]: m[2].strip() for line in lines if (m := cls._LINE.match(line))})
-
-    def normalize_codes(self, codes: Sequence[str]) -> list[Tag]:
-        tags: list[Tag] = []
-        for raw in codes:
-            code = raw.strip().lower()
-            if code in self._explanations and all(t.codigo != code for t in tags):
-                tags.append(Tag(codigo=code, explicacao=self._explanations[code]))
-        return tags
-
-
 def load_tag_normalizer() -> TagNormalizer:
-    """The curated taxonomy (`TagExtractor.load()`), or the draft code list until tags.py lands."""
-    try:
-        from app.classifier.tags import TagExtractor
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.classifier.tags":
-            raise
-        log.warning("app.classifier.tags not available; normalising LLM tags with data/TAG_CODES_DRAFT.txt")
-        return DraftTagNormalizer.from_file(DATA_DIR / "TAG_CODES_DRAFT.txt")
+    """The curated taxonomy: LLM codes are normalised onto it (unknown codes dropped)."""
+    from app.classifier.tags import TagExtractor
+
     return TagExtractor.load()
 
 
