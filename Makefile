@@ -44,6 +44,9 @@ test-unit: install
 test-integration: install
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
+e2e: install
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
 ## make evals: classifier metrics report (reports/evals.{json,md}); non-zero below data/eval_thresholds.yaml.
 evals: install
 	$(BIN)/flask evals run $(EVALS_ARGS)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +14,18 @@ from flask.cli import AppGroup
 
 from app.config import DATA_DIR
 from app.models.user import ROLES
+
+
+@contextmanager
+def _as_click_error() -> Iterator[None]:
+    """A domain error (duplicate user, unknown user) is a one-line message and exit code 1, not a traceback."""
+    from app.errors import AppError
+
+    try:
+        yield
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+
 
 users_cli = AppGroup("users", help="Gerenciar usuários (não há cadastro aberto).")
 seed_cli = AppGroup("seed", help="Dados de demonstração.")
@@ -25,7 +39,8 @@ def create_user(username: str, role: str, password: str) -> None:
     """Create a user with a role."""
     from app.services.users import create_user as create
 
-    user = create(username, password, role)
+    with _as_click_error():
+        user = create(username, password, role)
     click.echo(f"criado: {user.username} ({user.role})")
 
 
@@ -43,7 +58,8 @@ def deactivate(username: str) -> None:
     """Deactivate a user: their tokens stop working at once."""
     from app.services.users import set_active
 
-    set_active(username, False)
+    with _as_click_error():
+        set_active(username, False)
     click.echo(f"desativado: {username}")
 
 
@@ -76,10 +92,7 @@ def seed_demo(path: Path) -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
-    try:  # TEMP until classifier commands land
-        from app.classifier.commands import evals_cli, model_cli
-    except ImportError:
-        return
+    from app.classifier.commands import evals_cli, model_cli
 
     if "ensure" not in model_cli.commands:
         model_cli.add_command(ensure_model)

@@ -108,6 +108,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg["JSON_SORT_KEYS"] = False
     cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
     cfg["RATELIMIT_HEADERS_ENABLED"] = True
+    # Redis down must not lock everyone out: limits fall back to per-process memory until it is back.
+    cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
     if cfg["REDIS_URL"]:
         cfg.setdefault("CACHE_TYPE", "RedisCache")
         cfg.setdefault("CACHE_REDIS_URL", cfg["REDIS_URL"])

@@ -156,6 +156,14 @@ def _respond(status: int, code: str, message: str, details: Any = None, headers:
     return resp
 
 
+def _dependency_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean a backing service is unreachable (connection refused, timeout, lost connection)."""
+    import redis
+    from sqlalchemy.exc import OperationalError
+
+    return (OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
     def handle_app_error(exc: AppError):
@@ -173,6 +181,15 @@ def register_error_handlers(app: Flask) -> None:
             message = f"Muitas requisições ({exc.description}). Tente novamente mais tarde."
         headers = {k: v for k, v in exc.get_headers() if k.lower() in ("allow", "retry-after")}
         return _respond(status, code, message, None, headers)
+
+    def handle_dependency_down(exc: Exception):
+        # The database or Redis (rate limits, cache, blocklist) does not answer: a 503 the client may retry,
+        # not a 500 (SPEC §1 Errors).
+        log.error("dependency unavailable on %s %s: %s: %s", request.method, request.path, type(exc).__name__, exc)
+        return _respond(503, DependencyUnavailable.code, DependencyUnavailable.message, None, {"Retry-After": "5"})
+
+    for dependency_error in _dependency_errors():
+        app.register_error_handler(dependency_error, handle_dependency_down)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

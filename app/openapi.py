@@ -43,8 +43,32 @@ ERROR_SCHEMA = {
 _REF = "#/components/schemas/{model}"
 
 
+def _oas30(node: Any) -> Any:
+    """pydantic writes JSON Schema 2020-12; OpenAPI 3.0 (what the bundled Swagger UI renders) has no "null" type
+    and marks optional values `nullable: true` instead."""
+    if isinstance(node, list):
+        return [_oas30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _oas30(v) for k, v in node.items()}
+    for key in ("anyOf", "oneOf"):
+        branches = out.get(key)
+        if not isinstance(branches, list) or {"type": "null"} not in branches:
+            continue
+        rest = [b for b in branches if b != {"type": "null"}]
+        del out[key]
+        if len(rest) == 1 and "$ref" not in rest[0]:
+            out = {**rest[0], **out}
+        elif len(rest) == 1:
+            out["allOf"] = rest  # a $ref cannot carry siblings such as nullable
+        else:
+            out[key] = rest
+        out["nullable"] = True
+    return out
+
+
 def _register(spec: APISpec, model: type[BaseModel]) -> dict[str, str]:
-    schema = model.model_json_schema(ref_template=_REF, mode="serialization")
+    schema = _oas30(model.model_json_schema(ref_template=_REF, mode="serialization"))
     for name, sub in schema.pop("$defs", {}).items():
         if name not in spec.components.schemas:
             spec.components.schema(name, sub)
@@ -54,7 +78,7 @@ def _register(spec: APISpec, model: type[BaseModel]) -> dict[str, str]:
 
 
 def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(ref_template=_REF)
+    schema = _oas30(model.model_json_schema(ref_template=_REF))
     params = []
     for name, prop in schema.get("properties", {}).items():
         params.append({"in": "query", "name": name, "required": False, "schema": prop,

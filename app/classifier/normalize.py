@@ -32,7 +32,8 @@ EMO_OTHER = "_emo_"
 # far more often than "sad" here; 🙄 and 🤡 are the usual sarcasm markers; 😂/🤣 read as laughter.
 _EMOJI_CLASSES: dict[str, str] = {}
 for _chars, _token in (
-    ("🔥😍🥰❤♥💚💜💙🖤🤍💛🧡🤎💗💖💕💞💓💘❣😭🥹🙌🎶🎵🎧🎤🎸🎹🥁🎷✨💯🤩🙏👍🤘🎉😊😁😄😃😀🥳💪⭐🌟😎🫶👑🏆🤌😻☀🌈💎🚀", EMO_POS),
+    ("🔥😍🥰❤♥💚💜💙🖤🤍💛🧡🤎💗💖💕💞💓💘❣😭🥹🙌🎶🎵🎧🎤🎸🎹🥁🎷✨💯🤩🙏👍🤘🎉"
+     "😊😁😄😃😀🥳💪⭐🌟😎🫶👑🏆🤌😻☀🌈💎🚀", EMO_POS),
     ("👎🤮🤢😡😠🤬💩😒😤😞😔😢😩😫🥱😴😑😐💔😕🙁☹😖😣🤦🚮🗑", EMO_NEG),
     ("🙄🤡🥴🙃😏", EMO_IRONY),
     ("😂🤣😆😹", LAUGH),
@@ -43,6 +44,9 @@ for _chars, _token in (
 
 _EMOJI_RANGES = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x2300, 0x23FF))
 _INVISIBLE = {0xFE0F, 0xFE0E, 0x200D, 0x200B, 0x20E3, *range(0x1F3FB, 0x1F400)}  # variation selectors, ZWJ, skin
+
+
+_PUNCTUATION = "!?.,;:()[]{}\"*/\\|~^=+<>"
 
 
 def _build_translation() -> dict[int, str]:
@@ -66,6 +70,12 @@ def _build_translation() -> dict[int, str]:
     table[ord("¿")] = " ¿ "
     table[ord("¡")] = " ! "
     table[ord("ñ")] = "n"
+    # Punctuation gets spaces around it so "?" and "!" are tokens; apostrophes and hyphens inside words stay.
+    for ch in _PUNCTUATION:
+        table[ord(ch)] = f" {ch} "
+    table[ord("…")] = " .. "
+    for ch in "\t\n\r\x0b\x0c\xa0":
+        table[ord(ch)] = " "
     return table
 
 
@@ -75,9 +85,13 @@ _ACCENTS_ONLY = {k: v for k, v in _TRANSLATION.items() if 0xC0 <= k < 0x250}
 
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|net|org|io|ly|gg|me|bet|site|link|shop|store|tv|br)"
                      r"(?:\.br)?(?:/\S*)?", re.IGNORECASE)
+# Cheap substring guards: most comments have no URL, handle or digit, so their regexes are skipped.
+_URL_HINTS = ("http", "www", ".com", ".net", ".org", ".io", ".ly", ".gg", ".me", ".bet", ".site", ".link", ".shop",
+              ".store", ".tv", ".br")
 _EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 _HANDLE_RE = re.compile(r"(?<![\w@])@[\w.]{2,}")
 _HASHTAG_RE = re.compile(r"(?<!\w)#(\w+)")
+_HAS_DIGIT_RE = re.compile(r"\d")
 _MONEY_RE = re.compile(
     r"(?:r\$|us\$|\$|€|£)\s?\d[\d.,]*(?:\s?(?:mil|k|reais))?"
     r"|\b\d[\d.,]*\s?(?:mil\s)?(?:reais|real|conto|pila|contos|dolares|dollars|bucks|euros|pesos)\b"
@@ -86,16 +100,13 @@ _TIME_RE = re.compile(r"\b\d{1,2}[:h]\d{2}\b|\b\d{1,2}\s?(?:min|minutos|seg|segu
 _YEAR_RE = re.compile(r"\b(?:19[5-9]\d|20[0-4]\d)\b")
 _NUMBER_RE = re.compile(r"\b\d+(?:[.,]\d+)*(?:º|ª|o|a)?\b")
 _DIGIT_RE = re.compile(r"\d")
-# Laughter in its many spellings: kkkk, kkk, hahaha, hehehe, rsrsrs, huehue, jajaja, lol/lmao.
-_LAUGH_RE = re.compile(
-    r"\b(?:k{2,}[a-z]*|(?:h[aeiu]){2,}h?|(?:a+h+){2,}a*|rs(?:rs)+|(?:hue){2,}|(?:j[aei]){2,}j?|lol+|lmf?ao+|kk)\b"
-)
-_SQUEEZE_RE = re.compile(r"([a-z])\1{2,}")
-_PUNCT_RUN_RE = re.compile(r"([!?.])\1+")
-# Punctuation gets spaces around it so "?" and "!" are tokens; apostrophes and hyphens inside words stay.
-_PUNCT_RE = re.compile(r"([!?]+|\.+|[,;:()\[\]{}\"…*/\\|~^=+<>])")
-_DEMAIS_RE = re.compile(r"\bd\+")
-_SPACE_RE = re.compile(r"\s+")
+# Letters repeated 3+ times squeezed to one (perfeitoooo -> perfeito); not "k", whose runs are laughter.
+_SQUEEZE_RE = re.compile(r"([a-jl-z])\1{2,}")
+# Laughter in its many spellings, matched per token: kkkk, hahaha, hehehe, rsrsrs, huehue, jajaja, lol, lmao.
+_LAUGH_RE = re.compile(r"k{2,}[a-z]*|(?:h[aeiu]){2,}h?|(?:a+h+){2,}a*|rs(?:rs)+|(?:hue){2,}|(?:j[aei]){2,}j?"
+                       r"|lo+l+|lmf?ao+|ksks[ks]*")
+_LAUGH_FIRST = frozenset("khajrl")
+_RUN_PUNCT = frozenset("!?.")
 
 # Internet abbreviations with one unambiguous expansion; applied token by token after accent stripping.
 _ABBREVIATIONS: dict[str, str] = {
@@ -115,14 +126,6 @@ _ABBREVIATIONS: dict[str, str] = {
     "u": "you", "ur": "your", "pls": "please", "plz": "please", "thx": "thanks", "ngl": "not gonna lie",
     "idk": "i dont know", "imo": "in my opinion", "omg": "oh my god", "wtf": "what the fuck",
 }
-_TOKEN_RE = re.compile(r"\S+")
-
-
-def _expand(match: re.Match[str]) -> str:
-    token = match.group(0)
-    return _ABBREVIATIONS.get(token, token)
-
-
 def strip_accents(text: str) -> str:
     """Lowercase-preserving accent removal ("não" -> "nao") for Latin text."""
     return text.translate(_ACCENTS_ONLY)
@@ -131,24 +134,35 @@ def strip_accents(text: str) -> str:
 @lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     """Normalised form of a comment: lowercase, no accents, placeholders, spaced punctuation and emoji."""
-    t = unicodedata.normalize("NFC", text).lower()
-    t = _EMAIL_RE.sub(f" {EMAIL} ", t)
-    t = _URL_RE.sub(f" {URL} ", t)
-    t = _HANDLE_RE.sub(f" {HANDLE} ", t)
-    t = _HASHTAG_RE.sub(rf" {HASHTAG} \1 ", t)
-    t = t.translate(_TRANSLATION)
-    t = _MONEY_RE.sub(f" {MONEY} ", t)
-    t = _TIME_RE.sub(f" {TIME} ", t)
-    t = _YEAR_RE.sub(f" {YEAR} ", t)
-    t = _NUMBER_RE.sub(f" {NUMBER} ", t)
-    t = _DIGIT_RE.sub("0", t)  # digits glued to letters ("4k", "808s") keep their shape, not their value
-    t = _LAUGH_RE.sub(f" {LAUGH} ", t)  # before squeezing, which would turn "kkkk" into "k"
-    t = _SQUEEZE_RE.sub(r"\1", t)  # perfeitoooo -> perfeito
-    t = _PUNCT_RUN_RE.sub(r"\1\1", t)  # "!!!!" and "!!" are the same intensity signal
-    t = _DEMAIS_RE.sub(" demais ", t)  # "top d+" before "+" becomes a punctuation token
-    t = _PUNCT_RE.sub(r" \1 ", t)
-    t = _TOKEN_RE.sub(_expand, t)
-    return _SPACE_RE.sub(" ", t).strip()
+    t = text.lower() if text.isascii() else unicodedata.normalize("NFC", text).lower()
+    if "@" in t:
+        t = _HANDLE_RE.sub(f" {HANDLE} ", _EMAIL_RE.sub(f" {EMAIL} ", t))
+    if any(hint in t for hint in _URL_HINTS):
+        t = _URL_RE.sub(f" {URL} ", t)
+    if "#" in t:
+        t = _HASHTAG_RE.sub(rf" {HASHTAG} \1 ", t)
+    if _HAS_DIGIT_RE.search(t):
+        t = _MONEY_RE.sub(f" {MONEY} ", t)
+        t = _TIME_RE.sub(f" {TIME} ", t)
+        t = _YEAR_RE.sub(f" {YEAR} ", t)
+        t = _NUMBER_RE.sub(f" {NUMBER} ", t)
+        t = _DIGIT_RE.sub("0", t)  # digits glued to letters ("4k", "808s") keep their shape, not their value
+    t = _SQUEEZE_RE.sub(r"\1", t.translate(_TRANSLATION))  # accents, emoji and punctuation in one C-level pass
+    out: list[str] = []
+    for tok in t.split():
+        c0 = tok[0]
+        if c0 in _RUN_PUNCT and len(tok) == 1:
+            prev = out[-1] if out else ""
+            if prev and prev[0] == c0 and len(prev) <= 2 and prev == c0 * len(prev):
+                out[-1] = c0 * 2  # "!!!!" and "!!" are the same intensity signal
+                continue
+        elif tok == "+" and out and out[-1] == "d":
+            out[-1] = "demais"  # "top d+"
+            continue
+        elif c0 in _LAUGH_FIRST and _LAUGH_RE.fullmatch(tok):
+            tok = LAUGH
+        out.append(_ABBREVIATIONS.get(tok, tok))
+    return " ".join(out)
 
 
 def normalize_many(texts: list[str] | tuple[str, ...]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -37,8 +38,20 @@ def _empty_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _plain_date(value: Any) -> Any:
+    # "2026-11-20" is a day, not midnight: without this pydantic reads it as a datetime first, and
+    # `ate=2026-11-20` would stop at 00:00 instead of including the whole day.
+    if isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()):
+        return date.fromisoformat(value.strip())
+    return value
+
+
 Category = Annotated[str, BeforeValidator(_category)]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+DateOrDatetime = Annotated[AwareDatetime | date, BeforeValidator(_plain_date)]
 
 
 class CommentIn(Schema):
@@ -90,8 +103,8 @@ class CommentFilters(Schema):
     album: Name | None = None
     alvo: Target | None = None
     q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
-    desde: AwareDatetime | date | None = None
-    ate: AwareDatetime | date | None = None
+    desde: DateOrDatetime | None = None
+    ate: DateOrDatetime | None = None
     confianca_min: float | None = Field(default=None, ge=0, le=1)
     confianca_max: float | None = Field(default=None, ge=0, le=1)
     ordenar: str = "-classificado_em"

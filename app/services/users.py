@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
-from app.errors import Conflict, NotFound, Unauthorized
+from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.models.user import ROLES, TokenBlocklist, User
 
@@ -80,9 +80,15 @@ def is_revoked(jti: str) -> bool:
     return db.session.get(TokenBlocklist, jti) is not None
 
 
+MIN_PASSWORD_LENGTH = 10
+
+
 def create_user(username: str, password: str, role: str) -> User:
+    """Create an active user; the same password policy applies to the API and the CLI."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}")
+        raise ValidationFailed(f"Perfil inválido; use um de {', '.join(ROLES)}.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"A senha precisa ter pelo menos {MIN_PASSWORD_LENGTH} caracteres.")
     user = User(username=username, role=role, active=True)
     user.set_password(password)
     db.session.add(user)

@@ -41,6 +41,6 @@ def celery_init_app(app: Flask) -> Celery:
     )
     celery_app.set_default()
     app.extensions["celery"] = celery_app
-    import app.tasks.training  # noqa: F401  - registers the shared tasks
+    from app.tasks import training  # noqa: F401  - registers the shared tasks (`import app.tasks...` would rebind `app`)
 
     return celery_app

