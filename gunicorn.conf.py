@@ -164,3 +164,19 @@ def access_entry(resp, req, environ: dict, request_time: _dt.timedelta) -> dict:
 
 
 logger_class = JsonLogger
+
+
+# --- Prometheus across workers -----------------------------------------------------------------------------------
+# Each worker is a process: without a shared directory /metrics would show only the worker that answered.
+# Set here (in the master, before workers import the app) unless the operator chose a directory.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="alumusic-prom-")
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges so /metrics does not report processes that are gone."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
