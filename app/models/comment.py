@@ -34,6 +34,8 @@ class Comment(db.Model):
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
         Index("ix_comments_category_occurred_at", "category", "occurred_at"),
         Index("ix_comments_artist_id_occurred_at", "artist_id", "occurred_at"),
+        # The default listing: one category, newest classification first.
+        Index("ix_comments_category_classified_at", "category", "classified_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
