@@ -11,7 +11,8 @@ from app.api import auth, comments, models
 class ApiRouter(Api):
     """Flask-RESTful with its own error handling switched off: every error goes through app.errors."""
 
-    def handle_error(self, e):  # noqa: D102 - re-raise so the app's handlers build the one envelope
+    def handle_error(self, e):
+        # Re-raise so the app's handlers (app/errors.py) build the one envelope.
         raise e
 
 

@@ -85,7 +85,7 @@ def link_header(page: int, per_page: int, total: int) -> str:
     base = {k: v for k, v in request.args.items(multi=True) if k not in ("page", "per_page")}
 
     def url(p: int) -> str:
-        params = list(base.items()) + [("page", p), ("per_page", per_page)]
+        params = [*base.items(), ("page", p), ("per_page", per_page)]
         return f"<{request.base_url}?{urlencode(params)}>"
 
     links = [f'{url(1)}; rel="first"']

@@ -21,9 +21,8 @@ class Schema(BaseModel):
 
 def read_json_body() -> Any:
     """The request body parsed as JSON, or a 415/400 in the envelope."""
-    if not request.mimetype or request.mimetype.split(";")[0] not in ("application/json",) and not (
-        request.mimetype.endswith("+json")
-    ):
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("Envie o corpo como application/json.")
     raw = request.get_data(cache=False)
     if not raw.strip():

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -22,11 +23,15 @@ from app.models.user import User
 from app.schemas.comments import ORDERINGS, CommentFilters, CommentIn, CorrectionIn
 from app.services.catalog import resolve_albums, resolve_artists
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(slots=True)
 class IngestResult:
     items: list[dict[str, Any]]
     created: int
+    # New comments the fast path was unsure about: an asynchronous second opinion revisits them.
+    to_refine: list[uuid.UUID] = field(default_factory=list)
 
     @property
     def all_existing(self) -> bool:
@@ -62,7 +67,10 @@ def ingest(items: Sequence[CommentIn], classifier: Classifier | None = None) -> 
         raise BadRequest("Ids duplicados no mesmo lote.", {"ids_duplicados": dupes})
     for attempt in (1, 2):
         try:
-            return _ingest_once(items, classifier or get_classifier())
+            result = _ingest_once(items, classifier or get_classifier())
+            if result.to_refine:
+                _schedule_refinement(result.to_refine)
+            return result
         except IntegrityError:
             # A concurrent request stored one of these ids between our lookup and insert: look again once.
             db.session.rollback()
@@ -83,16 +91,22 @@ def _ingest_once(items: Sequence[CommentIn], classifier: Classifier) -> IngestRe
 
     new = [(i, item) for i, item in zip(ids, items, strict=True) if i not in existing]
     out_by_id: dict[uuid.UUID, dict[str, Any]] = {i: serialize(c) for i, c in existing.items()}
+    to_refine: list[uuid.UUID] = []
     if new:
-        out_by_id.update(_store_new(new, classifier))
+        stored, to_refine = _store_new(new, classifier)
+        out_by_id.update(stored)
     db.session.commit()
-    return IngestResult(items=[out_by_id[i] for i in ids], created=len(new))
+    return IngestResult(items=[out_by_id[i] for i in ids], created=len(new), to_refine=to_refine)
 
 
-def _store_new(new: list[tuple[uuid.UUID, CommentIn]], classifier: Classifier) -> dict[uuid.UUID, dict[str, Any]]:
+def _store_new(
+    new: list[tuple[uuid.UUID, CommentIn]], classifier: Classifier
+) -> tuple[dict[uuid.UUID, dict[str, Any]], list[uuid.UUID]]:
     results = classifier.classify_many([item.texto for _, item in new])
     if len(results) != len(new):
         raise RuntimeError("classifier returned a different number of results")
+    refine_candidates = getattr(classifier, "refine_candidates", None)
+    to_refine = [new[i][0] for i in refine_candidates(results)] if refine_candidates else []
 
     artists = resolve_artists(item.artista for _, item in new if item.artista)
     albums = resolve_albums(((item.artista, item.album) for _, item in new if item.album), artists)
@@ -151,7 +165,70 @@ def _store_new(new: list[tuple[uuid.UUID, CommentIn]], classifier: Classifier) -
     _bulk_insert(Comment.__table__, comment_rows)
     _bulk_insert(CommentTag.__table__, tag_rows)
     _bulk_insert(ClassificationEvent.__table__, event_rows)
-    return out
+    return out, to_refine
+
+
+def _schedule_refinement(comment_ids: list[uuid.UUID]) -> None:
+    """Queue the second opinion for unsure comments, after commit. Only with a real broker: in the embedded
+    (eager) mode it would run inside the request at ~60 comments/s. A broker failure never fails the ingest."""
+    from flask import current_app
+
+    celery = current_app.extensions.get("celery")
+    if celery is None or celery.conf.task_always_eager:
+        return
+    from app.tasks.classification import refine_low_confidence
+
+    try:
+        for start in range(0, len(comment_ids), REFINE_CHUNK):
+            refine_low_confidence.delay([str(c) for c in comment_ids[start : start + REFINE_CHUNK]])
+    except Exception:  # the comments are stored; only the optional refinement is lost
+        log.warning("could not queue the second opinion for %d comments", len(comment_ids), exc_info=True)
+
+
+REFINE_CHUNK = 200
+
+
+def refine(comment_ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    """Second opinion (local model + e5 embeddings) on comments still carrying their fast-path label.
+
+    Comments corrected by a curator or already refined are left alone (idempotent). A changed answer updates the
+    comment and adds a `modelo` event to its history.
+    """
+    from app.classifier.local import LocalClassifier
+
+    classifier = get_classifier("local")
+    if not isinstance(classifier, LocalClassifier) or not classifier.second_opinion_available:
+        return {"revistos": 0, "alterados": 0}
+    stmt = select(Comment).where(Comment.id.in_(list(comment_ids)), Comment.model_version.like("local:%"))
+    comments = [c for c in db.session.scalars(stmt).unique() if not c.model_version.endswith("+e5")]
+    if not comments:
+        return {"revistos": 0, "alterados": 0}
+    results = classifier.classify_many([c.text for c in comments], second_opinion=True)
+    now = datetime.now(UTC)
+    changed = 0
+    for comment, result in zip(comments, results, strict=True):
+        if not result.modelo.endswith("+e5"):
+            continue  # the second opinion did not look at it (confident enough after all)
+        if result.categoria != comment.category:
+            changed += 1
+        comment.category = result.categoria
+        comment.confidence = min(1.0, max(0.0, float(result.confianca)))
+        comment.model_version = result.modelo
+        comment.classified_at = now
+        db.session.add(
+            ClassificationEvent(
+                comment_id=comment.id,
+                source="modelo",
+                category=result.categoria,
+                confidence=comment.confidence,
+                tags=[t.code for t in comment.tags],
+                model_version=result.modelo,
+                note="segunda opinião (embeddings e5) para comentário de baixa confiança",
+                created_at=now,
+            )
+        )
+    db.session.commit()
+    return {"revistos": len(comments), "alterados": changed}
 
 
 def _bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:

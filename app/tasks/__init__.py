@@ -7,7 +7,7 @@ from flask import Flask, has_app_context
 
 from app.tasks.schedule import BEAT_SCHEDULE, TASK_ROUTES
 
-QUEUES = ("default", "imports", "reports", "emails", "training")
+QUEUES = ("default", "classification", "imports", "reports", "emails", "training")
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -41,6 +41,6 @@ def celery_init_app(app: Flask) -> Celery:
     )
     celery_app.set_default()
     app.extensions["celery"] = celery_app
-    from app.tasks import training  # noqa: F401  - registers the shared tasks (`import app.tasks...` would rebind `app`)
+    from app.tasks import classification, training  # noqa: F401  - registers the tasks; `import app.tasks.x` would rebind `app`
 
     return celery_app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 TASK_ROUTES = {
+    "app.tasks.classification.*": {"queue": "classification"},
     "app.tasks.training.*": {"queue": "training"},
     "app.tasks.imports.*": {"queue": "imports"},
     "app.tasks.reports.*": {"queue": "reports"},

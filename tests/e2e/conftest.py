@@ -38,7 +38,7 @@ from tests.support import services
 ROOT = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-QUEUES = "default,imports,reports,emails,training"
+QUEUES = "default,classification,imports,reports,emails,training"
 # Seconds to wait for each phase. Boot trains the classifier (about a minute on a small machine).
 BOOT_TIMEOUT = float(os.environ.get("E2E_BOOT_TIMEOUT", "300"))
 READY_TIMEOUT = 60.0

@@ -33,7 +33,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-QUEUES = {"default", "imports", "reports", "emails", "training"}
+QUEUES = {"default", "classification", "imports", "reports", "emails", "training"}
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY)")
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 URL_PASSWORD = re.compile(r"://(?:\$\{[^}]*\}|[^:@/]*):(?P<password>\$\{[^}]*\}|[^@]*)@")
