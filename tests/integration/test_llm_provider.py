@@ -589,8 +589,6 @@ def test_prompt_tag_codes_are_all_in_the_taxonomy():
 
 
 def test_fallback_to_the_real_local_model(fake_openai, request):
-    pytest.importorskip("app.classifier.local", reason="app.classifier.local not written yet")
-    pytest.importorskip("app.classifier.training", reason="app.classifier.training (model bootstrap) not written yet")
     model_dir = request.getfixturevalue("model_dir")  # trained once per session (tests/conftest.py)
     fake_openai.default = Behaviour.error(503)
     provider = build_llm_classifier("openai", llm_config(fake_openai, MODEL_DIR=model_dir, LLM_MAX_RETRIES=0))
