@@ -102,11 +102,23 @@ def compare_command(folds: int) -> None:
 @click.option("--second-opinion/--fast-path", default=True, show_default=True,
               help="local: inclui a segunda opinião e5 (quando instalada) ou só o modelo linear.")
 def evals_run_command(provider: str, no_fail: bool, second_opinion: bool) -> None:
-    """Roda as avaliações, grava reports/evals.{json,md} e falha abaixo de data/eval_thresholds.yaml."""
+    """Roda as avaliações, grava reports/evals.{json,md} e falha abaixo de data/eval_thresholds.yaml.
+
+    Com openai/hibrido o relatório inclui o uso do LLM por conjunto: comentários enviados e mantidos no modelo
+    local, chamadas por resultado, fallbacks, tokens (prompt/completion/total) e vazão do LLM e do modelo local.
+    """
     from app.classifier.evals import run_evals, summary_lines
 
-    report, failures = run_evals(_config(), provider=provider, second_opinion=second_opinion, echo=click.echo)
+    config = _config()
+    if provider != "local" and not (config.get("OPENAI_BASE_URL") or config.get("OPENAI_API_KEY")):
+        # Every call would fail and fall back: the report would show the local model under the LLM's name.
+        raise click.ClickException(f"--provider {provider} precisa de OPENAI_BASE_URL e/ou OPENAI_API_KEY")
+    report, failures = run_evals(config, provider=provider, second_opinion=second_opinion, echo=click.echo)
     for line in summary_lines(report):
         click.echo(line)
+    fallbacks = ((report.get("llm") or {}).get("totals") or {}).get("fallbacks", 0)
+    if fallbacks:
+        click.echo(f"atenção: {fallbacks} comentários sem resposta do LLM usaram o modelo local (fallback); "
+                   "as métricas misturam os dois", err=True)
     if failures and not no_fail:
         sys.exit(1)

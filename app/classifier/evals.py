@@ -3,6 +3,11 @@
 `run_evals()` classifies `data/eval/eval.csv` and every CSV under the external folder with one provider, writes
 `reports/evals.json` and `reports/evals.md`, and checks `data/eval_thresholds.yaml`. Also runnable without the
 app factory: `python -m app.classifier.evals --provider local`.
+
+With an LLM provider (`openai`, `hibrido`) the report also says what the LLM cost, per set: comments sent to it and
+kept local, HTTP calls by outcome, fallbacks, prompt/completion tokens as reported by the endpoint, and the
+throughput of the LLM and of the local model inside the provider. The numbers are deltas of the provider's
+cumulative `.usage` taken around each set.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -268,11 +274,16 @@ def run_evals(
         clf.second_opinion = use
         if use:
             fast_path = _FastPath(clf)
+    meter = _LLMMeter.for_classifier(clf)
     try:
-        return _run(config, provider, clf, fast_path, review_threshold, report_dir, echo)
+        return _run(config, provider, clf, fast_path, meter, review_threshold, report_dir, echo)
     finally:
+        if meter is not None:
+            meter.close()
         if previous is not None:
             clf.second_opinion = previous  # a provider passed in (the app's) keeps its own setting
+        if classifier is None:
+            _close(clf)  # ours: release the LLM's HTTP connection pool
 
 
 def _run(
@@ -280,6 +291,7 @@ def _run(
     provider: str,
     clf: Classifier,
     fast_path: _FastPath | None,
+    meter: _LLMMeter | None,
     review_threshold: float,
     report_dir: Path | None,
     echo: Any,
@@ -288,18 +300,27 @@ def _run(
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "provider": provider,
-        "modelo": getattr(clf, "modelo", None) or getattr(clf, "name", provider),
+        "modelo": _modelo(clf, provider),
         "second_opinion": bool(getattr(clf, "second_opinion", False)),
         "review_threshold": review_threshold,
         "sets": {},
         "skipped": [],
+        "llm": meter.describe() if meter else {"used": False, "note": LLM_NOT_USED},
     }
     failures: list[str] = []
+    run_start = meter.snapshot() if meter else None
+
+    def evaluate(rows: list[EvalRow]) -> dict[str, Any]:
+        before = meter.snapshot() if meter else None
+        result = evaluate_rows(clf, rows, review_threshold)
+        if meter and before:
+            result["llm"] = meter.delta(before, meter.snapshot(), len(rows))
+        return result
 
     project = eval_path(config)
     if project.is_file():
         rows = load_labelled_csv(project)
-        report["sets"][PROJECT_SET] = {"file": _display(project), **evaluate_rows(clf, rows, review_threshold)}
+        report["sets"][PROJECT_SET] = {"file": _display(project), **evaluate(rows)}
         if fast_path:
             report["sets"][PROJECT_SET]["fast_path"] = fast_path.summary(rows, review_threshold)
         failures += check_thresholds(report["sets"][PROJECT_SET], limits.get(PROJECT_SET, {}), PROJECT_SET)
@@ -316,11 +337,14 @@ def _run(
     for path in csvs:
         name = f"{EXTERNAL_SET}:{path.stem}"
         rows = load_labelled_csv(path)
-        report["sets"][name] = {"file": str(path), **evaluate_rows(clf, rows, review_threshold)}
+        report["sets"][name] = {"file": str(path), **evaluate(rows)}
         if fast_path:
             report["sets"][name]["fast_path"] = fast_path.summary(rows, review_threshold)
         failures += check_thresholds(report["sets"][name], limits.get(EXTERNAL_SET, {}), name)
 
+    if meter and run_start:
+        evaluated = sum(s["n"] for s in report["sets"].values())
+        report["llm"]["totals"] = meter.delta(run_start, meter.snapshot(), evaluated)
     report["thresholds"] = {"file": _display(thresholds_path(config)), "limits": limits, "failures": failures,
                             "passed": not failures}
     out = report_dir or Path(_setting(config, "REPORT_DIR") or REPORT_DIR)
@@ -328,6 +352,129 @@ def _run(
     (out / "evals.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     (out / "evals.md").write_text(render_markdown(report), encoding="utf-8")
     return report, failures
+
+
+# --------------------------------------------------------------------------------------------------------------
+# LLM usage (openai / hibrido)
+# --------------------------------------------------------------------------------------------------------------
+
+LLM_NOT_USED = "LLM: não usado"
+
+
+def _rate(items: int, seconds: float) -> float | None:
+    return round(items / seconds, 1) if seconds > 0 and items else None
+
+
+class _LLMMeter:
+    """What the LLM did during an eval: the provider's cumulative `.usage` read before/after each set, plus the
+    wall time and comments that went through the LLM and through the local model inside the provider.
+
+    The time split wraps two bound methods on the instances for the duration of the run (`classify_with_llm` of
+    the LLM client, `classify_many` of the local model) and removes the wrappers in `close()`. The wrappers only
+    count and delegate; the CLI builds its own provider, so the counts are the eval's alone (a provider passed in
+    and used by other threads meanwhile would have their comments counted too).
+    """
+
+    def __init__(self, clf: Any, llm: Any, local: Any | None) -> None:
+        self.clf = clf
+        self.llm = llm
+        self.local = local
+        self._lock = threading.Lock()
+        self._stages = {"llm": [0, 0.0], "local": [0, 0.0]}  # comments, wall seconds
+        self._patched: list[tuple[Any, str]] = []
+        self._wrap(llm, "classify_with_llm", "llm")
+        if local is not None:
+            self._wrap(local, "classify_many", "local")
+
+    @classmethod
+    def for_classifier(cls, clf: Any) -> _LLMMeter | None:
+        """A meter for an LLM provider (anything exposing a `.usage` mapping), None for the local one."""
+        if not isinstance(getattr(clf, "usage", None), Mapping):
+            return None
+        llm = getattr(clf, "llm", None) or clf  # HybridClassifier holds the OpenAIClassifier in `.llm`
+        if not callable(getattr(llm, "classify_with_llm", None)):
+            return None
+        local = getattr(clf, "local", None) or getattr(llm, "fallback", None)
+        return cls(clf, llm, local)
+
+    def _wrap(self, obj: Any, method: str, stage: str) -> None:
+        original: Callable[..., Any] = getattr(obj, method)
+
+        def timed(texts: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(texts, *args, **kwargs)
+            finally:
+                with self._lock:
+                    self._stages[stage][0] += len(texts)
+                    self._stages[stage][1] += time.perf_counter() - started
+
+        setattr(obj, method, timed)  # an instance attribute shadows the method
+        self._patched.append((obj, method))
+
+    def close(self) -> None:
+        for obj, method in reversed(self._patched):
+            vars(obj).pop(method, None)
+        self._patched.clear()
+
+    def describe(self) -> dict[str, Any]:
+        prompt = getattr(self.llm, "prompt", None)
+        return {"used": True, "model": getattr(self.llm, "model", None),
+                "prompt_version": getattr(prompt, "version", None),
+                "local_model": getattr(self.local, "modelo", None)}
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            stages = {k: list(v) for k, v in self._stages.items()}
+        return {"usage": dict(self.clf.usage), "stages": stages}
+
+    def delta(self, before: dict[str, Any], after: dict[str, Any], n: int) -> dict[str, Any]:
+        """The LLM's share of `n` evaluated comments between two snapshots."""
+        d = {k: int(v) - int(before["usage"].get(k, 0)) for k, v in after["usage"].items()}
+        stage = {k: (after["stages"][k][0] - before["stages"][k][0], after["stages"][k][1] - before["stages"][k][1])
+                 for k in after["stages"]}
+        # hibrido counts the comments it sends; the openai provider sends every comment.
+        sent = d["llm_items"] if "llm_items" in d else stage["llm"][0]
+        fallbacks = d.get("fallback", 0)
+        tokens = {"prompt": d.get("prompt_tokens", 0), "completion": d.get("completion_tokens", 0),
+                  "total": d.get("total_tokens", 0)}
+        answered = sent - fallbacks
+        return {
+            "items": n,
+            "sent_to_llm": sent,
+            "stayed_local": n - sent,
+            "over_budget": d.get("over_budget", 0),
+            "answered_by_llm": answered,
+            "fallbacks": fallbacks,
+            "calls": {"requests": d.get("requests", 0), "ok": d.get("ok", 0), "invalid": d.get("invalid", 0),
+                      "errors": d.get("errors", 0), "circuit_open": d.get("circuit_open", 0)},
+            "tokens": tokens,
+            "tokens_per_answer": round(tokens["total"] / answered, 1) if answered > 0 else None,
+            "throughput": {
+                name: {"items": items, "seconds": round(seconds, 4), "items_per_second": _rate(items, seconds)}
+                for name, (items, seconds) in stage.items()
+            },
+        }
+
+
+def _modelo(clf: Any, provider: str) -> str:
+    """What produced the answers: the local version, the LLM model, or both for hibrido."""
+    modelo = getattr(clf, "modelo", None)
+    if modelo:
+        return str(modelo)
+    llm = getattr(clf, "llm", None) or clf
+    label = getattr(llm, "model_label", None)
+    local = getattr(getattr(clf, "local", None) or getattr(llm, "fallback", None), "modelo", None)
+    if label and local:
+        return f"{local} + {label}" if llm is not clf else f"{label} (fallback {local})"
+    return str(label or getattr(clf, "name", provider))
+
+
+def _close(clf: Any) -> None:
+    for obj in (clf, getattr(clf, "llm", None)):
+        close = getattr(obj, "close", None)
+        if callable(close):
+            close()
 
 
 class _FastPath:
@@ -366,6 +513,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"  - FAIL {failure}")
     for skip in report["skipped"]:
         lines.append(f"- skipped: {skip}")
+    lines.append(f"- {_llm_headline(report)}")
     lines.append("")
     lines += ["## Summary", "", "| set | n | accuracy | macro-F1 | tag P | tag R | conf ≥ thr share | acc ≥ thr | ECE |"
               " comments/s | p50 batch ms |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -386,6 +534,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 lines.append(f"| {name} | {fp['accuracy']:.4f} | {fp['macro_f1']:.4f} | "
                              + " | ".join(f"{fp['per_class_f1'][c]:.4f}" for c in CATEGORIES)
                              + f" | {fp['comments_per_second']} |")
+    lines += _llm_markdown(report)
     for name, s in report["sets"].items():
         lines += ["", f"## {name}", "", f"File: `{s['file']}`", "", "| class | precision | recall | F1 | support |",
                   "|---|---|---|---|---|"]
@@ -411,6 +560,53 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _llm_headline(report: dict[str, Any]) -> str:
+    llm = report.get("llm") or {}
+    if not llm.get("used"):
+        return LLM_NOT_USED
+    t = llm.get("totals")
+    head = f"LLM: `{llm.get('model')}` (prompt `{llm.get('prompt_version')}`, fallback `{llm.get('local_model')}`)"
+    if not t:
+        return head
+    return (f"{head} — {t['sent_to_llm']} of {t['items']} comments sent, {t['calls']['requests']} calls, "
+            f"{t['fallbacks']} fallbacks, {t['tokens']['total']:,} tokens")
+
+
+def _fmt_rate(stage: dict[str, Any]) -> str:
+    if not stage["items"]:
+        return "—"
+    return f"{stage['items_per_second']:,} /s ({stage['items']} in {stage['seconds']:.2f} s)"
+
+
+def _llm_markdown(report: dict[str, Any]) -> list[str]:
+    """The "LLM usage" section: one row per set and the run's total (nothing for the local provider)."""
+    llm = report.get("llm") or {}
+    if not llm.get("used"):
+        return []
+    rows = [(name, s["llm"]) for name, s in report["sets"].items() if s.get("llm")]
+    if llm.get("totals") and len(rows) != 1:
+        rows.append(("**total**", llm["totals"]))
+    lines = ["", "## LLM usage", "",
+             f"Model `{llm.get('model')}`, prompt `{llm.get('prompt_version')}`; local model "
+             f"`{llm.get('local_model')}` for the comments kept local and for fallbacks. Tokens as reported by the "
+             "endpoint. Calls are HTTP attempts (retries included): ok + invalid + errors = calls; comments skipped "
+             "by the open circuit breaker make no call.", "",
+             "| set | comments | sent to LLM | kept local | over budget | answered by LLM | fallbacks | calls | ok | "
+             "invalid | errors | circuit open | prompt tokens | completion tokens | total tokens | tokens/answer | "
+             "LLM throughput | local throughput |",
+             "|---" * 18 + "|"]
+    for name, u in rows:
+        c, t, thr = u["calls"], u["tokens"], u["throughput"]
+        lines.append(
+            f"| {name} | {u['items']} | {u['sent_to_llm']} | {u['stayed_local']} | {u['over_budget']} | "
+            f"{u['answered_by_llm']} | {u['fallbacks']} | {c['requests']} | {c['ok']} | {c['invalid']} | "
+            f"{c['errors']} | {c['circuit_open']} | {t['prompt']:,} | {t['completion']:,} | {t['total']:,} | "
+            f"{u['tokens_per_answer'] if u['tokens_per_answer'] is not None else '—'} | "
+            f"{_fmt_rate(thr['llm'])} | {_fmt_rate(thr['local'])} |"
+        )
+    return lines
+
+
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """Short console summary: one line per set and every failed threshold."""
     lines = []
@@ -427,11 +623,20 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f" acc={s['calibration']['accuracy_above_threshold']:.4f} | {s['throughput']['comments_per_second']}"
             " comments/s"
         )
+        if s.get("llm"):
+            u = s["llm"]
+            lines.append(f"{name} (LLM): sent={u['sent_to_llm']} kept_local={u['stayed_local']} "
+                         f"fallbacks={u['fallbacks']} calls={u['calls']['requests']} ok={u['calls']['ok']} "
+                         f"invalid={u['calls']['invalid']} errors={u['calls']['errors']} "
+                         f"tokens={u['tokens']['total']} (prompt {u['tokens']['prompt']}, "
+                         f"completion {u['tokens']['completion']}) "
+                         f"llm={u['throughput']['llm']['items_per_second']}/s")
         if s.get("fast_path"):
             fp = s["fast_path"]
             lines.append(f"{name} (fast path, linear only): accuracy={fp['accuracy']:.4f} "
                          f"macro_f1={fp['macro_f1']:.4f} "
                          + " ".join(f"{c}:F1={fp['per_class_f1'][c]:.4f}" for c in CATEGORIES))
+    lines.append(_llm_headline(report).replace("`", ""))
     failures = report["thresholds"]["failures"]
     lines.append("thresholds: PASS" if not failures else f"thresholds: FAIL ({len(failures)})")
     lines += [f"  FAIL {f}" for f in failures]
