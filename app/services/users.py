@@ -9,7 +9,7 @@ from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
@@ -36,8 +36,6 @@ def authenticate(username: str, password: str) -> User:
     """The active user with these credentials, or a 401 that does not say which part was wrong."""
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
-        from werkzeug.security import check_password_hash
-
         check_password_hash(_DUMMY_HASH, password)
         raise Unauthorized("Usuário ou senha inválidos.")
     if not user.check_password(password) or not user.active:
