@@ -81,15 +81,18 @@ def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
     schema = _oas30(model.model_json_schema(ref_template=_REF))
     params = []
     for name, prop in schema.get("properties", {}).items():
-        params.append({"in": "query", "name": name, "required": False, "schema": prop,
-                       "description": prop.get("description", "")})
+        params.append(
+            {"in": "query", "name": name, "required": False, "schema": prop, "description": prop.get("description", "")}
+        )
     return params
 
 
 def _error_responses(codes: list[int]) -> dict[str, Any]:
     return {
-        str(c): {"description": ERROR_DESCRIPTIONS[c],
-                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Erro"}}}}
+        str(c): {
+            "description": ERROR_DESCRIPTIONS[c],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Erro"}}},
+        }
         for c in codes
     }
 
@@ -99,8 +102,10 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
         title="AluMusic Insights API",
         version="1.0.0",
         openapi_version="3.0.3",
-        info={"description": "Recebe, classifica e analisa comentários de ouvintes. Erros: envelope único "
-                             "{\"erro\": {\"codigo\", \"mensagem\", \"detalhes\"}}."},
+        info={
+            "description": "Recebe, classifica e analisa comentários de ouvintes. Erros: envelope único "
+            '{"erro": {"codigo", "mensagem", "detalhes"}}.'
+        },
     )
     spec.components.schema("Erro", ERROR_SCHEMA)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
@@ -116,13 +121,17 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
                 op["security"] = [{"bearer": []}]
                 if roles:
                     op["description"] = "Perfis: " + ", ".join(roles)
-            params = [{"in": "path", "name": p, "required": True, "schema": {"type": "string"}}
-                      for p in re.findall(r"{([^}]+)}", path)]
+            params = [
+                {"in": "path", "name": p, "required": True, "schema": {"type": "string"}}
+                for p in re.findall(r"{([^}]+)}", path)
+            ]
             if meta.get("query"):
                 params += _query_params(meta["query"])
             if meta.get("paginated"):
-                params += [{"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1}},
-                           {"in": "query", "name": "per_page", "schema": {"type": "integer", "minimum": 1}}]
+                params += [
+                    {"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1}},
+                    {"in": "query", "name": "per_page", "schema": {"type": "integer", "minimum": 1}},
+                ]
             if params:
                 op["parameters"] = params
             if meta.get("body"):
@@ -141,14 +150,28 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
                     schema = ref
                 responses[status] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
                 if meta.get("response_list_or_object"):
-                    responses["200"] = {"description": "Já existia (mesmo id e texto): resultado armazenado",
-                                        "content": {"application/json": {"schema": schema}}}
+                    responses["200"] = {
+                        "description": "Já existia (mesmo id e texto): resultado armazenado",
+                        "content": {"application/json": {"schema": schema}},
+                    }
             elif meta.get("paginated"):
                 ref = _register(spec, meta["paginated"])
-                responses["200"] = {"description": "Página de resultados", "content": {"application/json": {
-                    "schema": {"type": "object", "properties": {
-                        "items": {"type": "array", "items": ref}, "total": {"type": "integer"},
-                        "page": {"type": "integer"}, "per_page": {"type": "integer"}}}}}}
+                responses["200"] = {
+                    "description": "Página de resultados",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "items": {"type": "array", "items": ref},
+                                    "total": {"type": "integer"},
+                                    "page": {"type": "integer"},
+                                    "per_page": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                }
             else:
                 responses[status] = {"description": "OK"}
             codes = list(meta.get("errors", []))
@@ -166,12 +189,36 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
 
 OPS_PATHS: list[tuple[str, dict[str, Any]]] = [
     ("/health", {"get": {"summary": "Liveness", "tags": ["operacao"], "responses": {"200": {"description": "OK"}}}}),
-    ("/ready", {"get": {"summary": "Readiness: banco, Redis e broker", "tags": ["operacao"],
-                        "responses": {"200": {"description": "Pronto"}, "503": {"description": "Dependência fora"}}}}),
-    ("/metrics", {"get": {"summary": "Métricas Prometheus", "tags": ["operacao"],
-                          "responses": {"200": {"description": "text/plain; version=0.0.4"}}}}),
-    ("/api/openapi.json", {"get": {"summary": "Este documento", "tags": ["operacao"],
-                                   "responses": {"200": {"description": "OpenAPI 3"}}}}),
+    (
+        "/ready",
+        {
+            "get": {
+                "summary": "Readiness: banco, Redis e broker",
+                "tags": ["operacao"],
+                "responses": {"200": {"description": "Pronto"}, "503": {"description": "Dependência fora"}},
+            }
+        },
+    ),
+    (
+        "/metrics",
+        {
+            "get": {
+                "summary": "Métricas Prometheus",
+                "tags": ["operacao"],
+                "responses": {"200": {"description": "text/plain; version=0.0.4"}},
+            }
+        },
+    ),
+    (
+        "/api/openapi.json",
+        {
+            "get": {
+                "summary": "Este documento",
+                "tags": ["operacao"],
+                "responses": {"200": {"description": "OpenAPI 3"}},
+            }
+        },
+    ),
 ]
 
 

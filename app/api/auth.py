@@ -23,8 +23,15 @@ def _user_out(user) -> dict:
 
 class Login(BaseResource):
     decorators = [limiter.limit(_login_limit, methods=["POST"])]
-    openapi = {"post": {"summary": "Entrar (gera tokens de acesso e de renovação)", "body": LoginIn,
-                        "response": TokenOut, "public": True, "errors": [401, 422, 429]}}
+    openapi = {
+        "post": {
+            "summary": "Entrar (gera tokens de acesso e de renovação)",
+            "body": LoginIn,
+            "response": TokenOut,
+            "public": True,
+            "errors": [401, 422, 429],
+        }
+    }
 
     def post(self):
         data = parse(LoginIn, read_json_body())
@@ -32,8 +39,13 @@ class Login(BaseResource):
 
 
 class Refresh(BaseResource):
-    openapi = {"post": {"summary": "Novo token de acesso a partir do token de renovação (refresh)",
-                        "response": TokenOut, "auth": "refresh"}}
+    openapi = {
+        "post": {
+            "summary": "Novo token de acesso a partir do token de renovação (refresh)",
+            "response": TokenOut,
+            "auth": "refresh",
+        }
+    }
 
     @jwt_required(refresh=True)
     def post(self):
@@ -41,8 +53,7 @@ class Refresh(BaseResource):
 
 
 class Logout(BaseResource):
-    openapi = {"post": {"summary": "Revoga o token enviado (e o refresh_token do corpo, se houver)",
-                        "auth": "any"}}
+    openapi = {"post": {"summary": "Revoga o token enviado (e o refresh_token do corpo, se houver)", "auth": "any"}}
 
     @jwt_required(verify_type=False)
     def post(self):
@@ -56,8 +67,16 @@ class Logout(BaseResource):
 
 
 class Register(BaseResource):
-    openapi = {"post": {"summary": "Cria usuário (somente admin; não há cadastro aberto)", "body": RegisterIn,
-                        "response": UserOut, "status": 201, "roles": ["admin"], "errors": [409, 422]}}
+    openapi = {
+        "post": {
+            "summary": "Cria usuário (somente admin; não há cadastro aberto)",
+            "body": RegisterIn,
+            "response": UserOut,
+            "status": 201,
+            "roles": ["admin"],
+            "errors": [409, 422],
+        }
+    }
 
     @roles_required()
     def post(self):

@@ -9,8 +9,17 @@ from flask import current_app
 from app.api.base import BaseResource, roles_required
 from app.utils.json import json_response
 
-_SUMMARY_KEYS = ("version", "created_at", "data_hash", "n_rows", "extra_rows", "label_counts", "train_files",
-                 "sklearn_version", "promotion")
+_SUMMARY_KEYS = (
+    "version",
+    "created_at",
+    "data_hash",
+    "n_rows",
+    "extra_rows",
+    "label_counts",
+    "train_files",
+    "sklearn_version",
+    "promotion",
+)
 
 
 def _version_out(meta: dict[str, Any]) -> dict[str, Any]:
@@ -34,13 +43,19 @@ class ModelVersionList(BaseResource):
 
         versions = [_version_out(m) for m in reversed(list_versions(current_app.config))]
         active = next((v["version"] for v in versions if v["ativo"]), None)
-        return json_response({"ativo": active, "provedor": current_app.config["CLASSIFIER_PROVIDER"],
-                              "versoes": versions})
+        return json_response(
+            {"ativo": active, "provedor": current_app.config["CLASSIFIER_PROVIDER"], "versoes": versions}
+        )
 
 
 class ModelRetrain(BaseResource):
-    openapi = {"post": {"summary": "Treina um desafiante com as correções dos curadores; promove só se for melhor",
-                        "roles": ["admin"], "status": 202}}
+    openapi = {
+        "post": {
+            "summary": "Treina um desafiante com as correções dos curadores; promove só se for melhor",
+            "roles": ["admin"],
+            "status": 202,
+        }
+    }
 
     @roles_required()
     def post(self):

@@ -29,8 +29,9 @@ def _corrected_rows() -> list[tuple[str, str]]:
 
 @model_cli.command("train")
 @click.option("--with-corrections", is_flag=True, help="Inclui as correções dos curadores no treino.")
-@click.option("--activate", "force_activate", is_flag=True,
-              help="Ativa a nova versão mesmo sem vencer a ativa (uso manual).")
+@click.option(
+    "--activate", "force_activate", is_flag=True, help="Ativa a nova versão mesmo sem vencer a ativa (uso manual)."
+)
 def train_command(with_corrections: bool, force_activate: bool) -> None:
     """Treina uma versão desafiante e a promove só se vencer a ativa e passar nos limiares."""
     from app.classifier.training import activate, train_challenger_and_maybe_promote
@@ -92,15 +93,21 @@ def compare_command(folds: int) -> None:
     click.echo("| candidate | CV macro-F1 | CV accuracy | CV log-loss | CV ECE | leave-one-file-out macro-F1 | s |")
     click.echo("|---|---|---|---|---|---|---|")
     for r in results:
-        click.echo(f"| {r['candidate']} | {r['cv_macro_f1']:.4f} | {r['cv_accuracy']:.4f} | {r['cv_log_loss']:.4f} | "
-                   f"{r['cv_ece']:.4f} | {r['lofo_macro_f1']} | {r['seconds']} |")
+        click.echo(
+            f"| {r['candidate']} | {r['cv_macro_f1']:.4f} | {r['cv_accuracy']:.4f} | {r['cv_log_loss']:.4f} | "
+            f"{r['cv_ece']:.4f} | {r['lofo_macro_f1']} | {r['seconds']} |"
+        )
 
 
 @evals_cli.command("run")
 @click.option("--provider", type=click.Choice(["local", "openai", "hibrido"]), default="local", show_default=True)
 @click.option("--no-fail", is_flag=True, help="Sai com 0 mesmo abaixo dos limiares.")
-@click.option("--second-opinion/--fast-path", default=True, show_default=True,
-              help="local: inclui a segunda opinião e5 (quando instalada) ou só o modelo linear.")
+@click.option(
+    "--second-opinion/--fast-path",
+    default=True,
+    show_default=True,
+    help="local: inclui a segunda opinião e5 (quando instalada) ou só o modelo linear.",
+)
 def evals_run_command(provider: str, no_fail: bool, second_opinion: bool) -> None:
     """Roda as avaliações, grava reports/evals.{json,md} e falha abaixo de data/eval_thresholds.yaml.
 
@@ -118,7 +125,10 @@ def evals_run_command(provider: str, no_fail: bool, second_opinion: bool) -> Non
         click.echo(line)
     fallbacks = ((report.get("llm") or {}).get("totals") or {}).get("fallbacks", 0)
     if fallbacks:
-        click.echo(f"atenção: {fallbacks} comentários sem resposta do LLM usaram o modelo local (fallback); "
-                   "as métricas misturam os dois", err=True)
+        click.echo(
+            f"atenção: {fallbacks} comentários sem resposta do LLM usaram o modelo local (fallback); "
+            "as métricas misturam os dois",
+            err=True,
+        )
     if failures and not no_fail:
         sys.exit(1)

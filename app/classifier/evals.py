@@ -115,8 +115,12 @@ def classification_metrics(
         recall = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         support = tp + fn
-        per_class[cat] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-                          "support": support}
+        per_class[cat] = {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(f1, 4),
+            "support": support,
+        }
         if support or tp + fp:  # a class absent from both truth and predictions does not drag macro-F1 down
             f1s.append(f1)
     correct = [t == p for t, p in zip(y_true, y_pred, strict=True)]
@@ -129,14 +133,17 @@ def classification_metrics(
         "accuracy": round(sum(correct) / n, 4) if n else 0.0,
         "macro_f1": round(sum(f1s) / len(f1s), 4) if f1s else 0.0,
         "per_class": per_class,
-        "confusion_matrix": {"labels": list(CATEGORIES), "rows": [[confusion[t][p] for p in CATEGORIES]
-                                                                    for t in CATEGORIES]},
+        "confusion_matrix": {
+            "labels": list(CATEGORIES),
+            "rows": [[confusion[t][p] for p in CATEGORIES] for t in CATEGORIES],
+        },
         "calibration": {
             "review_threshold": review_threshold,
             "share_above_threshold": round(len(above) / n, 4) if n else 0.0,
             "accuracy_above_threshold": round(sum(above) / len(above), 4) if above else 0.0,
             "accuracy_below_threshold": round((sum(correct) - sum(above)) / (n - len(above)), 4)
-            if n - len(above) else None,
+            if n - len(above)
+            else None,
             "mean_confidence": round(sum(confidence) / n, 4) if n else 0.0,
             "expected_calibration_error": round(expected_calibration_error(correct, confidence), 4),
         },
@@ -173,8 +180,14 @@ def tag_metrics(rows: Sequence[EvalRow], predicted: Sequence[Sequence[str]]) -> 
         fn += len(row.tags - got)
     precision = tp / (tp + fp) if tp + fp else (1.0 if annotated else 0.0)
     recall = tp / (tp + fn) if tp + fn else (1.0 if annotated else 0.0)
-    return {"annotated_rows": annotated, "precision": round(precision, 4), "recall": round(recall, 4),
-            "tp": tp, "fp": fp, "fn": fn}
+    return {
+        "annotated_rows": annotated,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+    }
 
 
 def evaluate_rows(
@@ -345,8 +358,12 @@ def _run(
     if meter and run_start:
         evaluated = sum(s["n"] for s in report["sets"].values())
         report["llm"]["totals"] = meter.delta(run_start, meter.snapshot(), evaluated)
-    report["thresholds"] = {"file": _display(thresholds_path(config)), "limits": limits, "failures": failures,
-                            "passed": not failures}
+    report["thresholds"] = {
+        "file": _display(thresholds_path(config)),
+        "limits": limits,
+        "failures": failures,
+        "passed": not failures,
+    }
     out = report_dir or Path(_setting(config, "REPORT_DIR") or REPORT_DIR)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evals.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -419,9 +436,12 @@ class _LLMMeter:
 
     def describe(self) -> dict[str, Any]:
         prompt = getattr(self.llm, "prompt", None)
-        return {"used": True, "model": getattr(self.llm, "model", None),
-                "prompt_version": getattr(prompt, "version", None),
-                "local_model": getattr(self.local, "modelo", None)}
+        return {
+            "used": True,
+            "model": getattr(self.llm, "model", None),
+            "prompt_version": getattr(prompt, "version", None),
+            "local_model": getattr(self.local, "modelo", None),
+        }
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -431,13 +451,18 @@ class _LLMMeter:
     def delta(self, before: dict[str, Any], after: dict[str, Any], n: int) -> dict[str, Any]:
         """The LLM's share of `n` evaluated comments between two snapshots."""
         d = {k: int(v) - int(before["usage"].get(k, 0)) for k, v in after["usage"].items()}
-        stage = {k: (after["stages"][k][0] - before["stages"][k][0], after["stages"][k][1] - before["stages"][k][1])
-                 for k in after["stages"]}
+        stage = {
+            k: (after["stages"][k][0] - before["stages"][k][0], after["stages"][k][1] - before["stages"][k][1])
+            for k in after["stages"]
+        }
         # hibrido counts the comments it sends; the openai provider sends every comment.
         sent = d["llm_items"] if "llm_items" in d else stage["llm"][0]
         fallbacks = d.get("fallback", 0)
-        tokens = {"prompt": d.get("prompt_tokens", 0), "completion": d.get("completion_tokens", 0),
-                  "total": d.get("total_tokens", 0)}
+        tokens = {
+            "prompt": d.get("prompt_tokens", 0),
+            "completion": d.get("completion_tokens", 0),
+            "total": d.get("total_tokens", 0),
+        }
         answered = sent - fallbacks
         return {
             "items": n,
@@ -446,8 +471,13 @@ class _LLMMeter:
             "over_budget": d.get("over_budget", 0),
             "answered_by_llm": answered,
             "fallbacks": fallbacks,
-            "calls": {"requests": d.get("requests", 0), "ok": d.get("ok", 0), "invalid": d.get("invalid", 0),
-                      "errors": d.get("errors", 0), "circuit_open": d.get("circuit_open", 0)},
+            "calls": {
+                "requests": d.get("requests", 0),
+                "ok": d.get("ok", 0),
+                "invalid": d.get("invalid", 0),
+                "errors": d.get("errors", 0),
+                "circuit_open": d.get("circuit_open", 0),
+            },
             "tokens": tokens,
             "tokens_per_answer": round(tokens["total"] / answered, 1) if answered > 0 else None,
             "throughput": {
@@ -489,12 +519,19 @@ class _FastPath:
         _, probs = self.clf.predict_proba(texts, second_opinion=False)
         elapsed = time.perf_counter() - started
         best = probs.argmax(axis=1)
-        m = classification_metrics([r.categoria for r in rows], [CATEGORIES[k] for k in best],
-                                   [float(probs[i, k]) for i, k in enumerate(best)], review_threshold)
-        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-                "per_class_f1": {c: m["per_class"][c]["f1"] for c in CATEGORIES},
-                "calibration": m["calibration"],
-                "comments_per_second": round(len(texts) / elapsed, 1) if elapsed > 0 else None}
+        m = classification_metrics(
+            [r.categoria for r in rows],
+            [CATEGORIES[k] for k in best],
+            [float(probs[i, k]) for i, k in enumerate(best)],
+            review_threshold,
+        )
+        return {
+            "accuracy": m["accuracy"],
+            "macro_f1": m["macro_f1"],
+            "per_class_f1": {c: m["per_class"][c]["f1"] for c in CATEGORIES},
+            "calibration": m["calibration"],
+            "comments_per_second": round(len(texts) / elapsed, 1) if elapsed > 0 else None,
+        }
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -515,45 +552,78 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"- skipped: {skip}")
     lines.append(f"- {_llm_headline(report)}")
     lines.append("")
-    lines += ["## Summary", "", "| set | n | accuracy | macro-F1 | tag P | tag R | conf ≥ thr share | acc ≥ thr | ECE |"
-              " comments/s | p50 batch ms |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Summary",
+        "",
+        "| set | n | accuracy | macro-F1 | tag P | tag R | conf ≥ thr share | acc ≥ thr | ECE |"
+        " comments/s | p50 batch ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, s in report["sets"].items():
         cal, tags, thr = s["calibration"], s["tags"], s["throughput"]
         tag_p = tags["precision"] if tags["annotated_rows"] else "—"
         tag_r = tags["recall"] if tags["annotated_rows"] else "—"
-        lines.append(f"| {name} | {s['n']} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | {tag_p} | {tag_r} | "
-                     f"{cal['share_above_threshold']:.4f} | {cal['accuracy_above_threshold']:.4f} | "
-                     f"{cal['expected_calibration_error']:.4f} | {thr['comments_per_second']} | "
-                     f"{thr['p50_batch_latency_ms']} |")
+        lines.append(
+            f"| {name} | {s['n']} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | {tag_p} | {tag_r} | "
+            f"{cal['share_above_threshold']:.4f} | {cal['accuracy_above_threshold']:.4f} | "
+            f"{cal['expected_calibration_error']:.4f} | {thr['comments_per_second']} | "
+            f"{thr['p50_batch_latency_ms']} |"
+        )
     if any("fast_path" in s for s in report["sets"].values()):
-        lines += ["", "Linear fast path alone (no second opinion):", "", "| set | accuracy | macro-F1 | "
-                  + " | ".join(f"{c} F1" for c in CATEGORIES) + " | comments/s |", "|---" * (4 + len(CATEGORIES)) + "|"]
+        lines += [
+            "",
+            "Linear fast path alone (no second opinion):",
+            "",
+            "| set | accuracy | macro-F1 | " + " | ".join(f"{c} F1" for c in CATEGORIES) + " | comments/s |",
+            "|---" * (4 + len(CATEGORIES)) + "|",
+        ]
         for name, s in report["sets"].items():
             fp = s.get("fast_path")
             if fp:
-                lines.append(f"| {name} | {fp['accuracy']:.4f} | {fp['macro_f1']:.4f} | "
-                             + " | ".join(f"{fp['per_class_f1'][c]:.4f}" for c in CATEGORIES)
-                             + f" | {fp['comments_per_second']} |")
+                lines.append(
+                    f"| {name} | {fp['accuracy']:.4f} | {fp['macro_f1']:.4f} | "
+                    + " | ".join(f"{fp['per_class_f1'][c]:.4f}" for c in CATEGORIES)
+                    + f" | {fp['comments_per_second']} |"
+                )
     lines += _llm_markdown(report)
     for name, s in report["sets"].items():
-        lines += ["", f"## {name}", "", f"File: `{s['file']}`", "", "| class | precision | recall | F1 | support |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {name}",
+            "",
+            f"File: `{s['file']}`",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
         for cat in CATEGORIES:
             pc = s["per_class"][cat]
             lines.append(f"| {cat} | {pc['precision']:.4f} | {pc['recall']:.4f} | {pc['f1']:.4f} | {pc['support']} |")
         cm = s["confusion_matrix"]
-        lines += ["", "Confusion matrix (rows = expected, columns = predicted):", "",
-                  "| expected \\ predicted | " + " | ".join(cm["labels"]) + " |",
-                  "|---" * (len(cm["labels"]) + 1) + "|"]
+        lines += [
+            "",
+            "Confusion matrix (rows = expected, columns = predicted):",
+            "",
+            "| expected \\ predicted | " + " | ".join(cm["labels"]) + " |",
+            "|---" * (len(cm["labels"]) + 1) + "|",
+        ]
         for label, row in zip(cm["labels"], cm["rows"], strict=True):
             lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
         if s["tags"]["annotated_rows"]:
             t = s["tags"]
-            lines += ["", f"Tags on {t['annotated_rows']} annotated rows: precision {t['precision']:.4f}, "
-                          f"recall {t['recall']:.4f} (tp {t['tp']}, fp {t['fp']}, fn {t['fn']})."]
+            lines += [
+                "",
+                f"Tags on {t['annotated_rows']} annotated rows: precision {t['precision']:.4f}, "
+                f"recall {t['recall']:.4f} (tp {t['tp']}, fp {t['fp']}, fn {t['fn']}).",
+            ]
         if s["worst_misclassifications"]:
-            lines += ["", f"Worst misclassifications (highest confidence first, up to {WORST_N}):", "",
-                      "| confidence | expected | predicted | text |", "|---|---|---|---|"]
+            lines += [
+                "",
+                f"Worst misclassifications (highest confidence first, up to {WORST_N}):",
+                "",
+                "| confidence | expected | predicted | text |",
+                "|---|---|---|---|",
+            ]
             for w in s["worst_misclassifications"]:
                 text = w["texto"].replace("|", "\\|").replace("\n", " ")
                 lines.append(f"| {w['confianca']:.3f} | {w['esperado']} | {w['previsto']} | {text} |")
@@ -568,8 +638,10 @@ def _llm_headline(report: dict[str, Any]) -> str:
     head = f"LLM: `{llm.get('model')}` (prompt `{llm.get('prompt_version')}`, fallback `{llm.get('local_model')}`)"
     if not t:
         return head
-    return (f"{head} — {t['sent_to_llm']} of {t['items']} comments sent, {t['calls']['requests']} calls, "
-            f"{t['fallbacks']} fallbacks, {t['tokens']['total']:,} tokens")
+    return (
+        f"{head} — {t['sent_to_llm']} of {t['items']} comments sent, {t['calls']['requests']} calls, "
+        f"{t['fallbacks']} fallbacks, {t['tokens']['total']:,} tokens"
+    )
 
 
 def _fmt_rate(stage: dict[str, Any]) -> str:
@@ -586,15 +658,20 @@ def _llm_markdown(report: dict[str, Any]) -> list[str]:
     rows = [(name, s["llm"]) for name, s in report["sets"].items() if s.get("llm")]
     if llm.get("totals") and len(rows) != 1:
         rows.append(("**total**", llm["totals"]))
-    lines = ["", "## LLM usage", "",
-             f"Model `{llm.get('model')}`, prompt `{llm.get('prompt_version')}`; local model "
-             f"`{llm.get('local_model')}` for the comments kept local and for fallbacks. Tokens as reported by the "
-             "endpoint. Calls are HTTP attempts (retries included): ok + invalid + errors = calls; comments skipped "
-             "by the open circuit breaker make no call.", "",
-             "| set | comments | sent to LLM | kept local | over budget | answered by LLM | fallbacks | calls | ok | "
-             "invalid | errors | circuit open | prompt tokens | completion tokens | total tokens | tokens/answer | "
-             "LLM throughput | local throughput |",
-             "|---" * 18 + "|"]
+    lines = [
+        "",
+        "## LLM usage",
+        "",
+        f"Model `{llm.get('model')}`, prompt `{llm.get('prompt_version')}`; local model "
+        f"`{llm.get('local_model')}` for the comments kept local and for fallbacks. Tokens as reported by the "
+        "endpoint. Calls are HTTP attempts (retries included): ok + invalid + errors = calls; comments skipped "
+        "by the open circuit breaker make no call.",
+        "",
+        "| set | comments | sent to LLM | kept local | over budget | answered by LLM | fallbacks | calls | ok | "
+        "invalid | errors | circuit open | prompt tokens | completion tokens | total tokens | tokens/answer | "
+        "LLM throughput | local throughput |",
+        "|---" * 18 + "|",
+    ]
     for name, u in rows:
         c, t, thr = u["calls"], u["tokens"], u["throughput"]
         lines.append(
@@ -613,8 +690,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     for name, s in report["sets"].items():
         pc = s["per_class"]
         tags = s["tags"]
-        tag_part = (f" tags P={tags['precision']:.4f} R={tags['recall']:.4f} (n={tags['annotated_rows']})"
-                    if tags["annotated_rows"] else "")
+        tag_part = (
+            f" tags P={tags['precision']:.4f} R={tags['recall']:.4f} (n={tags['annotated_rows']})"
+            if tags["annotated_rows"]
+            else ""
+        )
         lines.append(
             f"{name}: n={s['n']} accuracy={s['accuracy']:.4f} macro_f1={s['macro_f1']:.4f} "
             + " ".join(f"{c}:F1={pc[c]['f1']:.4f}" for c in CATEGORIES)
@@ -625,17 +705,20 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         )
         if s.get("llm"):
             u = s["llm"]
-            lines.append(f"{name} (LLM): sent={u['sent_to_llm']} kept_local={u['stayed_local']} "
-                         f"fallbacks={u['fallbacks']} calls={u['calls']['requests']} ok={u['calls']['ok']} "
-                         f"invalid={u['calls']['invalid']} errors={u['calls']['errors']} "
-                         f"tokens={u['tokens']['total']} (prompt {u['tokens']['prompt']}, "
-                         f"completion {u['tokens']['completion']}) "
-                         f"llm={u['throughput']['llm']['items_per_second']}/s")
+            lines.append(
+                f"{name} (LLM): sent={u['sent_to_llm']} kept_local={u['stayed_local']} "
+                f"fallbacks={u['fallbacks']} calls={u['calls']['requests']} ok={u['calls']['ok']} "
+                f"invalid={u['calls']['invalid']} errors={u['calls']['errors']} "
+                f"tokens={u['tokens']['total']} (prompt {u['tokens']['prompt']}, "
+                f"completion {u['tokens']['completion']}) "
+                f"llm={u['throughput']['llm']['items_per_second']}/s"
+            )
         if s.get("fast_path"):
             fp = s["fast_path"]
-            lines.append(f"{name} (fast path, linear only): accuracy={fp['accuracy']:.4f} "
-                         f"macro_f1={fp['macro_f1']:.4f} "
-                         + " ".join(f"{c}:F1={fp['per_class_f1'][c]:.4f}" for c in CATEGORIES))
+            lines.append(
+                f"{name} (fast path, linear only): accuracy={fp['accuracy']:.4f} "
+                f"macro_f1={fp['macro_f1']:.4f} " + " ".join(f"{c}:F1={fp['per_class_f1'][c]:.4f}" for c in CATEGORIES)
+            )
     lines.append(_llm_headline(report).replace("`", ""))
     failures = report["thresholds"]["failures"]
     lines.append("thresholds: PASS" if not failures else f"thresholds: FAIL ({len(failures)})")

@@ -32,8 +32,11 @@ EMO_OTHER = "_emo_"
 # far more often than "sad" here; 🙄 and 🤡 are the usual sarcasm markers; 😂/🤣 read as laughter.
 _EMOJI_CLASSES: dict[str, str] = {}
 for _chars, _token in (
-    ("🔥😍🥰❤♥💚💜💙🖤🤍💛🧡🤎💗💖💕💞💓💘❣😭🥹🙌🎶🎵🎧🎤🎸🎹🥁🎷✨💯🤩🙏👍🤘🎉"
-     "😊😁😄😃😀🥳💪⭐🌟😎🫶👑🏆🤌😻☀🌈💎🚀", EMO_POS),
+    (
+        "🔥😍🥰❤♥💚💜💙🖤🤍💛🧡🤎💗💖💕💞💓💘❣😭🥹🙌🎶🎵🎧🎤🎸🎹🥁🎷✨💯🤩🙏👍🤘🎉"
+        "😊😁😄😃😀🥳💪⭐🌟😎🫶👑🏆🤌😻☀🌈💎🚀",
+        EMO_POS,
+    ),
     ("👎🤮🤢😡😠🤬💩😒😤😞😔😢😩😫🥱😴😑😐💔😕🙁☹😖😣🤦🚮🗑", EMO_NEG),
     ("🙄🤡🥴🙃😏", EMO_IRONY),
     ("😂🤣😆😹", LAUGH),
@@ -46,7 +49,7 @@ _EMOJI_RANGES = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x2300
 _INVISIBLE = {0xFE0F, 0xFE0E, 0x200D, 0x200B, 0x20E3, *range(0x1F3FB, 0x1F400)}  # variation selectors, ZWJ, skin
 
 
-_PUNCTUATION = "!?.,;:()[]{}\"*/\\|~^=+<>"
+_PUNCTUATION = '!?.,;:()[]{}"*/\\|~^=+<>'
 
 
 def _build_translation() -> dict[int, str]:
@@ -83,11 +86,30 @@ _TRANSLATION = _build_translation()
 # Accents only (no emoji expansion): for the copy of the text that keeps emoji as they are.
 _ACCENTS_ONLY = {k: v for k, v in _TRANSLATION.items() if 0xC0 <= k < 0x250}
 
-_URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|net|org|io|ly|gg|me|bet|site|link|shop|store|tv|br)"
-                     r"(?:\.br)?(?:/\S*)?", re.IGNORECASE)
+_URL_RE = re.compile(
+    r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|net|org|io|ly|gg|me|bet|site|link|shop|store|tv|br)"
+    r"(?:\.br)?(?:/\S*)?",
+    re.IGNORECASE,
+)
 # Cheap substring guards: most comments have no URL, handle or digit, so their regexes are skipped.
-_URL_HINTS = ("http", "www", ".com", ".net", ".org", ".io", ".ly", ".gg", ".me", ".bet", ".site", ".link", ".shop",
-              ".store", ".tv", ".br")
+_URL_HINTS = (
+    "http",
+    "www",
+    ".com",
+    ".net",
+    ".org",
+    ".io",
+    ".ly",
+    ".gg",
+    ".me",
+    ".bet",
+    ".site",
+    ".link",
+    ".shop",
+    ".store",
+    ".tv",
+    ".br",
+)
 _EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 _HANDLE_RE = re.compile(r"(?<![\w@])@[\w.]{2,}")
 _HASHTAG_RE = re.compile(r"(?<!\w)#(\w+)")
@@ -103,29 +125,95 @@ _DIGIT_RE = re.compile(r"\d")
 # Letters repeated 3+ times squeezed to one (perfeitoooo -> perfeito); not "k", whose runs are laughter.
 _SQUEEZE_RE = re.compile(r"([a-jl-z])\1{2,}")
 # Laughter in its many spellings, matched per token: kkkk, hahaha, hehehe, rsrsrs, huehue, jajaja, lol, lmao.
-_LAUGH_RE = re.compile(r"k{2,}[a-z]*|(?:h[aeiu]){2,}h?|(?:a+h+){2,}a*|rs(?:rs)+|(?:hue){2,}|(?:j[aei]){2,}j?"
-                       r"|lo+l+|lmf?ao+|ksks[ks]*")
+_LAUGH_RE = re.compile(
+    r"k{2,}[a-z]*|(?:h[aeiu]){2,}h?|(?:a+h+){2,}a*|rs(?:rs)+|(?:hue){2,}|(?:j[aei]){2,}j?"
+    r"|lo+l+|lmf?ao+|ksks[ks]*"
+)
 _LAUGH_FIRST = frozenset("khajrl")
 _RUN_PUNCT = frozenset("!?.")
 
 # Internet abbreviations with one unambiguous expansion; applied token by token after accent stripping.
 _ABBREVIATIONS: dict[str, str] = {
-    "vc": "voce", "vcs": "voces", "q": "que", "pq": "porque", "pqp": "puta que pariu",
-    "tb": "tambem", "tbm": "tambem", "mt": "muito", "mto": "muito", "mta": "muita", "mtos": "muitos",
-    "td": "tudo", "tds": "todos", "n": "nao", "ñ": "nao", "naum": "nao",
-    "msm": "mesmo", "cmg": "comigo", "blz": "beleza", "mds": "meu deus", "mdss": "meu deus", "pfv": "por favor",
-    "pfvr": "por favor", "pf": "por favor", "plmds": "pelo amor de deus", "pelamor": "pelo amor", "hj": "hoje",
-    "qnd": "quando", "qdo": "quando", "qndo": "quando", "oq": "o que", "kd": "cade", "sla": "sei la",
-    "nd": "nada", "ngm": "ninguem", "agr": "agora", "dps": "depois", "qlq": "qualquer", "vdd": "verdade",
-    "ctz": "certeza", "pra": "para", "pro": "para o", "pros": "para os", "pras": "para as", "tava": "estava",
-    "tavam": "estavam", "ce": "voce",
-    "cê": "voce", "mn": "mano", "aq": "aqui", "qm": "quem", "ql": "qual",
-    "tmb": "tambem", "obg": "obrigado", "obgd": "obrigado", "vlw": "valeu", "flw": "falou", "sdds": "saudades",
-    "sdd": "saudade", "fdp": "filho da puta", "krl": "caralho", "crl": "caralho", "slk": "ta louco",
-    "pprt": "papo reto", "tlgd": "ta ligado", "mlk": "moleque", "dms": "demais",
-    "u": "you", "ur": "your", "pls": "please", "plz": "please", "thx": "thanks", "ngl": "not gonna lie",
-    "idk": "i dont know", "imo": "in my opinion", "omg": "oh my god", "wtf": "what the fuck",
+    "vc": "voce",
+    "vcs": "voces",
+    "q": "que",
+    "pq": "porque",
+    "pqp": "puta que pariu",
+    "tb": "tambem",
+    "tbm": "tambem",
+    "mt": "muito",
+    "mto": "muito",
+    "mta": "muita",
+    "mtos": "muitos",
+    "td": "tudo",
+    "tds": "todos",
+    "n": "nao",
+    "ñ": "nao",
+    "naum": "nao",
+    "msm": "mesmo",
+    "cmg": "comigo",
+    "blz": "beleza",
+    "mds": "meu deus",
+    "mdss": "meu deus",
+    "pfv": "por favor",
+    "pfvr": "por favor",
+    "pf": "por favor",
+    "plmds": "pelo amor de deus",
+    "pelamor": "pelo amor",
+    "hj": "hoje",
+    "qnd": "quando",
+    "qdo": "quando",
+    "qndo": "quando",
+    "oq": "o que",
+    "kd": "cade",
+    "sla": "sei la",
+    "nd": "nada",
+    "ngm": "ninguem",
+    "agr": "agora",
+    "dps": "depois",
+    "qlq": "qualquer",
+    "vdd": "verdade",
+    "ctz": "certeza",
+    "pra": "para",
+    "pro": "para o",
+    "pros": "para os",
+    "pras": "para as",
+    "tava": "estava",
+    "tavam": "estavam",
+    "ce": "voce",
+    "cê": "voce",
+    "mn": "mano",
+    "aq": "aqui",
+    "qm": "quem",
+    "ql": "qual",
+    "tmb": "tambem",
+    "obg": "obrigado",
+    "obgd": "obrigado",
+    "vlw": "valeu",
+    "flw": "falou",
+    "sdds": "saudades",
+    "sdd": "saudade",
+    "fdp": "filho da puta",
+    "krl": "caralho",
+    "crl": "caralho",
+    "slk": "ta louco",
+    "pprt": "papo reto",
+    "tlgd": "ta ligado",
+    "mlk": "moleque",
+    "dms": "demais",
+    "u": "you",
+    "ur": "your",
+    "pls": "please",
+    "plz": "please",
+    "thx": "thanks",
+    "ngl": "not gonna lie",
+    "idk": "i dont know",
+    "imo": "in my opinion",
+    "omg": "oh my god",
+    "wtf": "what the fuck",
 }
+
+
 def strip_accents(text: str) -> str:
     """Lowercase-preserving accent removal ("não" -> "nao") for Latin text."""
     return text.translate(_ACCENTS_ONLY)

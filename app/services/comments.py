@@ -308,16 +308,18 @@ def filtered_query(filters: CommentFilters) -> Select:
     if filters.ate:
         bound = _day_bound(filters.ate, end=True)
         # A datetime is an inclusive instant; a date's bound is the next midnight (exclusive).
-        stmt = stmt.where(Comment.occurred_at <= bound if isinstance(filters.ate, datetime) else
-                          Comment.occurred_at < bound)
+        stmt = stmt.where(
+            Comment.occurred_at <= bound if isinstance(filters.ate, datetime) else Comment.occurred_at < bound
+        )
     if filters.confianca_min is not None:
         stmt = stmt.where(Comment.confidence >= filters.confianca_min)
     if filters.confianca_max is not None:
         stmt = stmt.where(Comment.confidence <= filters.confianca_max)
     column = getattr(Comment, ORDERINGS[filters.ordenar.lstrip("-")])
     descending = filters.ordenar.startswith("-")
-    stmt = stmt.order_by(column.desc() if descending else column.asc(), Comment.id.desc() if descending else
-                         Comment.id.asc())
+    stmt = stmt.order_by(
+        column.desc() if descending else column.asc(), Comment.id.desc() if descending else Comment.id.asc()
+    )
     return stmt
 
 
@@ -388,4 +390,3 @@ def correct(comment_id: uuid.UUID, correction: CorrectionIn, curator: User) -> C
     db.session.commit()
     db.session.refresh(comment)
     return comment
-

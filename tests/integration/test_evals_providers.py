@@ -62,42 +62,56 @@ def evals_env(tmp_path: Path, model_dir: str, fake_openai: FakeOpenAI) -> dict[s
         writer.writerows(ROWS)
     external = tmp_path / "external"
     external.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_", "PROMETHEUS_", "APP_ENV", "OPENAI_", "LLM_"))}
-    env.update({
-        "FLASK_APP": "wsgi",
-        "PYTHONPATH": str(ROOT),
-        "APP_ENV": "testing",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'alumusic.db'}",
-        "MODEL_DIR": model_dir,
-        "LOCAL_SECOND_OPINION": "0",
-        "REVIEW_THRESHOLD": str(REVIEW_THRESHOLD),
-        "LOG_LEVEL": "WARNING",
-        "OMP_NUM_THREADS": "1",
-        "OPENAI_BASE_URL": fake_openai.base_url,
-        "OPENAI_API_KEY": "sk-dummy-evals",
-        "LLM_MODEL": MODEL,
-        "LLM_TIMEOUT": "2",
-        "LLM_MAX_RETRIES": "0",
-        "LLM_DAILY_BUDGET": "0",
-        "EVAL_DATA_PATH": str(eval_csv),
-        "EVAL_THRESHOLDS_PATH": str(_write_thresholds(tmp_path / "thresholds.yaml", {"macro_f1": 0.3})),
-        "EXTERNAL_EVAL_DIR": str(external),
-        "REPORT_DIR": str(tmp_path / "reports"),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_", "PROMETHEUS_", "APP_ENV", "OPENAI_", "LLM_"))
+    }
+    env.update(
+        {
+            "FLASK_APP": "wsgi",
+            "PYTHONPATH": str(ROOT),
+            "APP_ENV": "testing",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'alumusic.db'}",
+            "MODEL_DIR": model_dir,
+            "LOCAL_SECOND_OPINION": "0",
+            "REVIEW_THRESHOLD": str(REVIEW_THRESHOLD),
+            "LOG_LEVEL": "WARNING",
+            "OMP_NUM_THREADS": "1",
+            "OPENAI_BASE_URL": fake_openai.base_url,
+            "OPENAI_API_KEY": "sk-dummy-evals",
+            "LLM_MODEL": MODEL,
+            "LLM_TIMEOUT": "2",
+            "LLM_MAX_RETRIES": "0",
+            "LLM_DAILY_BUDGET": "0",
+            "EVAL_DATA_PATH": str(eval_csv),
+            "EVAL_THRESHOLDS_PATH": str(_write_thresholds(tmp_path / "thresholds.yaml", {"macro_f1": 0.3})),
+            "EXTERNAL_EVAL_DIR": str(external),
+            "REPORT_DIR": str(tmp_path / "reports"),
+        }
+    )
     return env
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flask", "evals", "run", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "evals", "run", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
 
 
 def read_reports(env: dict[str, str]) -> tuple[dict[str, Any], str]:
     folder = Path(env["REPORT_DIR"])
     assert (folder / "evals.json").is_file() and (folder / "evals.md").is_file()
-    return (json.loads((folder / "evals.json").read_text(encoding="utf-8")),
-            (folder / "evals.md").read_text(encoding="utf-8"))
+    return (
+        json.loads((folder / "evals.json").read_text(encoding="utf-8")),
+        (folder / "evals.md").read_text(encoding="utf-8"),
+    )
 
 
 def served_usage(fake: FakeOpenAI) -> dict[str, int]:
@@ -151,8 +165,11 @@ def assert_common_report(report: dict[str, Any], md: str, provider: str) -> dict
 def assert_tokens(llm: dict[str, Any], fake: FakeOpenAI, md: str) -> None:
     served = served_usage(fake)
     assert served["total_tokens"] > 0
-    assert llm["tokens"] == {"prompt": served["prompt_tokens"], "completion": served["completion_tokens"],
-                             "total": served["total_tokens"]}
+    assert llm["tokens"] == {
+        "prompt": served["prompt_tokens"],
+        "completion": served["completion_tokens"],
+        "total": served["total_tokens"],
+    }
     assert f"| {served['total_tokens']:,} |" in md
 
 
@@ -195,8 +212,9 @@ def test_hibrido_sends_only_the_low_confidence_comments(evals_env, fake_openai, 
     report, md = read_reports(evals_env)
     s = assert_common_report(report, md, "hibrido")
     # Confident comments keep the local answer, unsure ones take the fake's.
-    expected = [keyword_answer(t)[0] if r.confianca < threshold else r.categoria
-                for t, r in zip(TEXTS, local, strict=True)]
+    expected = [
+        keyword_answer(t)[0] if r.confianca < threshold else r.categoria for t, r in zip(TEXTS, local, strict=True)
+    ]
     expected_accuracy = sum(e == c for e, (_, c, _) in zip(expected, ROWS, strict=True)) / len(ROWS)
     assert s["accuracy"] == pytest.approx(expected_accuracy, abs=1e-4)
     assert f"openai:{MODEL}" in s["modelo"] and any(m.startswith("local:") for m in s["modelo"])

@@ -579,6 +579,7 @@ def test_prompt_tag_codes_are_all_in_the_taxonomy():
     example_codes = {code for e in prompt.examples for code in e.answer.tags}
     assert len(codes) >= 40 and example_codes <= set(codes)
     from app.classifier import tags
+
     extractor = tags.TagExtractor.load()
     known = {c for c in codes if [t.codigo for t in extractor.normalize_codes([c])] == [c]}
     assert known == set(codes), f"prompt codes missing from the taxonomy: {sorted(set(codes) - known)}"

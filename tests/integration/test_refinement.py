@@ -44,7 +44,8 @@ def test_second_opinion_updates_the_comment_and_adds_a_history_event(app, unsure
             comment = db.session.get(Comment, cid)
             assert comment.model_version.endswith("+e5")
             events = db.session.scalars(
-                db.select(ClassificationEvent).where(ClassificationEvent.comment_id == cid)
+                db.select(ClassificationEvent)
+                .where(ClassificationEvent.comment_id == cid)
                 .order_by(ClassificationEvent.id)
             ).all()
             assert [e.source for e in events] == ["modelo", "modelo"]

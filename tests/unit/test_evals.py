@@ -58,8 +58,9 @@ def _write_csv(path: Path, rows: Sequence[tuple[str, ...]], header: str) -> Path
 
 
 def _thresholds(path: Path, project: dict[str, Any], external: dict[str, Any] | None = None) -> Path:
-    path.write_text(yaml.safe_dump({"version": 1, "sets": {"project": project, "external": external or {}}}),
-                    encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({"version": 1, "sets": {"project": project, "external": external or {}}}), encoding="utf-8"
+    )
     return path
 
 
@@ -83,15 +84,25 @@ def test_report_has_every_metric(setup: dict[str, Any]) -> None:
     assert s["accuracy"] == pytest.approx(5 / 6, abs=1e-4)
     assert 0 < s["macro_f1"] < 1
     assert set(s["per_class"]) == set(CATEGORIES)
-    assert s["per_class"]["DÚVIDA"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(0.6667, abs=1e-4),
-                                        "support": 2}
+    assert s["per_class"]["DÚVIDA"] == {
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": pytest.approx(0.6667, abs=1e-4),
+        "support": 2,
+    }
     assert s["per_class"]["ELOGIO"]["precision"] == 0.5
     cm = s["confusion_matrix"]
     assert cm["labels"] == list(CATEGORIES)
     assert cm["rows"][CATEGORIES.index("DÚVIDA")][CATEGORIES.index("ELOGIO")] == 1
     # Tags: 5 annotated rows (one empty = not annotated); "-" means none expected, so audio_volume is a false positive.
-    assert s["tags"] == {"annotated_rows": 5, "precision": pytest.approx(2 / 3, abs=1e-4),
-                         "recall": pytest.approx(2 / 3, abs=1e-4), "tp": 2, "fp": 1, "fn": 1}
+    assert s["tags"] == {
+        "annotated_rows": 5,
+        "precision": pytest.approx(2 / 3, abs=1e-4),
+        "recall": pytest.approx(2 / 3, abs=1e-4),
+        "tp": 2,
+        "fp": 1,
+        "fn": 1,
+    }
     cal = s["calibration"]
     assert cal["share_above_threshold"] == pytest.approx(5 / 6, abs=1e-4)  # all but the 0.7 answer
     assert cal["accuracy_above_threshold"] == pytest.approx(4 / 5, abs=1e-4)  # the 0.97 mistake is above
@@ -107,17 +118,27 @@ def test_report_has_every_metric(setup: dict[str, Any]) -> None:
 
 
 def test_calibration_counts_answers_at_or_above_the_review_threshold() -> None:
-    m = evals.classification_metrics(["ELOGIO", "SPAM", "SPAM", "CRÍTICA"], ["ELOGIO", "SPAM", "ELOGIO", "CRÍTICA"],
-                                     [0.9, 0.6, 0.95, 0.3], review_threshold=0.6)
+    m = evals.classification_metrics(
+        ["ELOGIO", "SPAM", "SPAM", "CRÍTICA"],
+        ["ELOGIO", "SPAM", "ELOGIO", "CRÍTICA"],
+        [0.9, 0.6, 0.95, 0.3],
+        review_threshold=0.6,
+    )
     assert m["calibration"]["share_above_threshold"] == 0.75
     assert m["calibration"]["accuracy_above_threshold"] == pytest.approx(2 / 3, abs=1e-4)
     assert m["calibration"]["accuracy_below_threshold"] == 1.0
 
 
 def test_missed_threshold_fails_and_says_which(setup: dict[str, Any], tmp_path: Path) -> None:
-    _thresholds(Path(setup["EVAL_THRESHOLDS_PATH"]), {"macro_f1": 0.99, "per_class_f1_min": 0.5,
-                                                      "classes": {"SPAM": {"recall": 1.0}, "DUVIDA": {"recall": 0.9}},
-                                                      "tags": {"precision": 0.9}})
+    _thresholds(
+        Path(setup["EVAL_THRESHOLDS_PATH"]),
+        {
+            "macro_f1": 0.99,
+            "per_class_f1_min": 0.5,
+            "classes": {"SPAM": {"recall": 1.0}, "DUVIDA": {"recall": 0.9}},
+            "tags": {"precision": 0.9},
+        },
+    )
     report, failures = evals.run_evals(setup, classifier=KeywordClassifier(), echo=lambda _m: None)
     joined = "\n".join(failures)
     assert "project: macro_f1" in joined
