@@ -387,6 +387,45 @@ def test_retraining_runs_on_the_worker_and_beat_runs(stack, admin):
     stack.wait_for_log("worker", rf"\.> transport: +redis://(?::\*\*@)?{where}$")
 
 
+def test_unsure_comments_get_a_second_opinion_on_the_worker(stack, admin):
+    """The fast path answers at once; the worker's e5 second opinion then refines what it was unsure about."""
+    vague = [
+        "hmm sei la",
+        "ok entao",
+        "interessante...",
+        "vamos ver né",
+        "tanto faz",
+        "é, pode ser",
+        "mds",
+        "nem sei oq dizer",
+        "bom... ok",
+        "sem palavras",
+    ]
+    batch = [{"texto": f"{text} {secrets.token_hex(2)}"} for text in vague]
+    resp = admin.post("/api/comentarios", json=batch)
+    assert resp.status_code == 201, resp.text
+    fast = {item["id"]: item for item in resp.json()}
+    assert all("+e5" not in item["modelo"] for item in fast.values())  # the request itself stays on the fast path
+
+    deadline = time.monotonic() + 120
+    refined: dict[str, dict] = {}
+    while not refined:
+        assert stack.procs["worker"].alive, "the Celery worker died"
+        for cid in fast:
+            item = admin.get(f"/api/comentarios/{cid}").json()
+            if item["modelo"].endswith("+e5"):
+                refined[cid] = item
+        assert refined or time.monotonic() < deadline, "no comment was refined by the worker within 120 s"
+        time.sleep(2)
+
+    cid, item = next(iter(refined.items()))
+    history = admin.get(f"/api/comentarios/{cid}/historico").json()
+    assert [e["fonte"] for e in history] == ["modelo", "modelo"]
+    assert history[0]["modelo"] == fast[cid]["modelo"] and history[1]["modelo"] == item["modelo"]
+    assert history[1]["categoria"] == item["categoria"]
+    stack.wait_for_log("worker", r"app\.tasks\.classification\.refine_low_confidence\[[0-9a-f-]+\] succeeded")
+
+
 # --------------------------------------------------------------------------------------------------------------
 # 5. Prometheus metrics through the edge
 # --------------------------------------------------------------------------------------------------------------
