@@ -67,8 +67,9 @@ def _oas30(node: Any) -> Any:
     return out
 
 
-def _register(spec: APISpec, model: type[BaseModel]) -> dict[str, str]:
-    schema = _oas30(model.model_json_schema(ref_template=_REF, mode="serialization"))
+def _register(spec: APISpec, model: type[BaseModel], mode: str = "serialization") -> dict[str, str]:
+    """Add a schema (request bodies in pydantic's input form, responses in its output form); return its $ref."""
+    schema = _oas30(model.model_json_schema(ref_template=_REF, mode=mode))
     for name, sub in schema.pop("$defs", {}).items():
         if name not in spec.components.schemas:
             spec.components.schema(name, sub)
@@ -135,7 +136,7 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
             if params:
                 op["parameters"] = params
             if meta.get("body"):
-                ref = _register(spec, meta["body"])
+                ref = _register(spec, meta["body"], mode="validation")
                 body_schema = {"oneOf": [ref, {"type": "array", "items": ref}]} if meta.get("body_list") else ref
                 op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
             responses: dict[str, Any] = {}

@@ -97,8 +97,12 @@ ORDERINGS = {
 class CommentFilters(Schema):
     """Query-string filters of GET /api/comentarios and the export."""
 
-    categoria: list[Category] = Field(default_factory=list)
-    tag: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(default_factory=list)
+    categoria: list[Category] = Field(
+        default_factory=list, description="Uma ou mais (repetida ou separada por vírgula): qualquer uma delas"
+    )
+    tag: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(
+        default_factory=list, description="Código(s) de tag; com várias, o comentário precisa ter todas"
+    )
     artista: Name | None = None
     album: Name | None = None
     alvo: Target | None = None
