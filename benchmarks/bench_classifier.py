@@ -34,7 +34,6 @@ import csv  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
-import re  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -50,6 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 RESULTS_FILE = ROOT / "benchmarks" / "RESULTS.md"
+
+import results  # noqa: E402  - benchmarks/results.py (scripts run with benchmarks/ on sys.path)
+
 SECTION_TITLE = "## Classifier"
 SEED = 20261122
 
@@ -381,22 +383,7 @@ def render(ctx: dict[str, Any]) -> str:
 
 def write_section(section: str) -> None:
     """Replace (or append) the "## Classifier" section of RESULTS.md, leaving every other section as it is."""
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    if RESULTS_FILE.exists():
-        text = RESULTS_FILE.read_text(encoding="utf-8")
-    else:
-        text = (
-            "# Benchmarks\n\nNumbers measured on real processes by the scripts in `benchmarks/` "
-            "(`make bench`). Each section is rewritten by its own script.\n\n"
-        )
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\s*$.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = RESULTS_FILE.with_suffix(".md.tmp")
-    tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-    os.replace(tmp, RESULTS_FILE)
+    results.write_section(SECTION_TITLE, section, RESULTS_FILE)
 
 
 def log(message: str) -> None:

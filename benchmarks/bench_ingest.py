@@ -30,7 +30,6 @@ import csv
 import os
 import platform
 import random
-import re
 import secrets
 import signal
 import socket
@@ -51,6 +50,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_FILE = ROOT / "benchmarks" / "RESULTS.md"
+
+import results  # noqa: E402  - benchmarks/results.py (scripts run with benchmarks/ on sys.path)
+
 SECTION_TITLE = "## HTTP ingest"
 DEFAULT_ADMIN_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -845,22 +847,7 @@ def render(ctx: dict[str, Any]) -> str:
 
 def write_section(section: str) -> None:
     """Replace (or append) the "## HTTP ingest" section of RESULTS.md, leaving every other section as it is."""
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    if RESULTS_FILE.exists():
-        text = RESULTS_FILE.read_text(encoding="utf-8")
-    else:
-        text = (
-            "# Benchmarks\n\nNumbers measured on real processes by the scripts in `benchmarks/` "
-            "(`make bench`). Each section is rewritten by its own script.\n\n"
-        )
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\s*$.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = RESULTS_FILE.with_suffix(".md.tmp")
-    tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-    os.replace(tmp, RESULTS_FILE)
+    results.write_section(SECTION_TITLE, section, RESULTS_FILE)
 
 
 # ----------------------------------------------------------------------------------------------------------------

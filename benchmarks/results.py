@@ -1,0 +1,27 @@
+"""benchmarks/RESULTS.md: each benchmark script rewrites only its own "## ..." section."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
+HEADER = (
+    "# Benchmarks\n\nNumbers measured on real processes by the scripts in `benchmarks/` "
+    "(`make bench`). Each section is rewritten by its own script.\n\n"
+)
+
+
+def write_section(title: str, section: str, results_file: Path = RESULTS_FILE) -> None:
+    """Replace (or append) the section headed `title`, leaving every other section as it is (atomic write)."""
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    text = results_file.read_text(encoding="utf-8") if results_file.exists() else HEADER
+    pattern = re.compile(rf"^{re.escape(title)}\s*$.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    tmp = results_file.with_suffix(".md.tmp")
+    tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    os.replace(tmp, results_file)
