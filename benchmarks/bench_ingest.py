@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import csv
 import os
-import platform
 import random
 import secrets
 import signal
@@ -144,18 +143,6 @@ def fmt(x: float, digits: int = 0) -> str:
 
 
 def machine_info(pg_admin_url: str) -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
     try:
         with psycopg.connect(plain_pg(pg_admin_url), connect_timeout=3) as conn:
             pg = conn.execute("SHOW server_version").fetchone()[0]
@@ -167,26 +154,7 @@ def machine_info(pg_admin_url: str) -> dict[str, str]:
         gv = gunicorn.__version__
     except ImportError:  # pragma: no cover
         gv = "unknown"
-    commit = "unknown"
-    with contextlib.suppress(Exception):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "app"], cwd=ROOT, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        if dirty:
-            commit += " + uncommitted changes in app/"
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "ram": ram,
-        "python": platform.python_version(),
-        "postgresql": pg,
-        "gunicorn": gv,
-        "kernel": platform.release(),
-        "commit": commit,
-    }
+    return {**results.machine_facts(ROOT), "postgresql": pg, "gunicorn": gv}
 
 
 def _proc_cpu(pid: int) -> float:

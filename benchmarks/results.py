@@ -25,3 +25,39 @@ def write_section(title: str, section: str, results_file: Path = RESULTS_FILE) -
     tmp = results_file.with_suffix(".md.tmp")
     tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
     os.replace(tmp, results_file)
+
+
+def machine_facts(root: Path) -> dict[str, str]:
+    """What every benchmark reports about the machine: cores, CPU model, RAM, kernel, Python, commit."""
+    import contextlib
+    import platform
+    import subprocess
+
+    cpu = ram = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    commit = "unknown"
+    with contextlib.suppress(Exception):
+
+        def git(*args: str) -> str:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
+
+        commit = git("rev-parse", "--short", "HEAD") or "unknown"
+        if git("status", "--porcelain", "app"):
+            commit += " + uncommitted changes in app/"
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "ram": ram,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": commit,
+    }

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.texts import VAGUE_COMMENTS
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 CATEGORIES = {"ELOGIO", "CRÍTICA", "SUGESTÃO", "DÚVIDA", "SPAM"}
@@ -389,18 +391,7 @@ def test_retraining_runs_on_the_worker_and_beat_runs(stack, admin):
 
 def test_unsure_comments_get_a_second_opinion_on_the_worker(stack, admin):
     """The fast path answers at once; the worker's e5 second opinion then refines what it was unsure about."""
-    vague = [
-        "hmm sei la",
-        "ok entao",
-        "interessante...",
-        "vamos ver né",
-        "tanto faz",
-        "é, pode ser",
-        "mds",
-        "nem sei oq dizer",
-        "bom... ok",
-        "sem palavras",
-    ]
+    vague = VAGUE_COMMENTS
     batch = [{"texto": f"{text} {secrets.token_hex(2)}"} for text in vague]
     resp = admin.post("/api/comentarios", json=batch)
     assert resp.status_code == 201, resp.text

@@ -9,22 +9,9 @@ from app.extensions import db
 from app.models.comment import ClassificationEvent, Comment
 from app.schemas.comments import CommentIn
 from app.services import comments
+from tests.support.texts import VAGUE_COMMENTS
 
-# Short, vague comments: the fast path is rarely sure about these.
-UNSURE = [
-    "hmm sei la",
-    "ok entao",
-    "interessante...",
-    "vamos ver né",
-    "tanto faz",
-    "é, pode ser",
-    "mds",
-    "eita",
-    "oxe",
-    "sem palavras",
-    "nem sei oq dizer",
-    "bom... ok",
-]
+UNSURE = VAGUE_COMMENTS
 
 
 @pytest.fixture
