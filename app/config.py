@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = True
 
+    # --- Hardening: proxies, timeouts, security headers (issue 6) ---
+
+    # --- Reports, export and bulk import (issue 7) ---
+
+    # --- Curator panel: sessions (issue 8) ---
+
+    # --- Mail, weekly summary and insights (issue 9) ---
+
+    # --- Classifier v2 (issue 10) ---
+
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read the environment, apply overrides (tests) and derive Flask/extension settings."""

@@ -118,7 +118,8 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
             op: dict[str, Any] = {"summary": meta["summary"], "tags": [url.strip("/").split("/")[0]]}
             view = getattr(resource, method)
             roles = meta.get("roles") or list(getattr(view, "roles", ()))
-            if not meta.get("public"):
+            is_public = bool(meta.get("public") or getattr(view, "public", False))
+            if not is_public:
                 op["security"] = [{"bearer": []}]
                 if roles:
                     op["description"] = "Perfis: " + ", ".join(roles)
@@ -176,7 +177,7 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
             else:
                 responses[status] = {"description": "OK"}
             codes = list(meta.get("errors", []))
-            if not meta.get("public"):
+            if not is_public:
                 codes += [401, 403]
             responses.update(_error_responses(sorted(set(codes) | {400} if meta.get("body") else set(codes))))
             op["responses"] = responses

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, request
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 
-from app.api.base import BaseResource, roles_required
+from app.api.base import BaseResource, public, roles_required, token_checked
 from app.extensions import limiter
 from app.schemas.auth import LoginIn, RegisterIn, TokenOut, UserOut
 from app.schemas.common import parse, read_json_body
@@ -33,6 +33,7 @@ class Login(BaseResource):
         }
     }
 
+    @public
     def post(self):
         data = parse(LoginIn, read_json_body())
         return json_response(users.login(data.username, data.password))
@@ -47,6 +48,7 @@ class Refresh(BaseResource):
         }
     }
 
+    @token_checked
     @jwt_required(refresh=True)
     def post(self):
         return json_response(users.refresh(current_user))
@@ -55,6 +57,7 @@ class Refresh(BaseResource):
 class Logout(BaseResource):
     openapi = {"post": {"summary": "Revoga o token enviado (e o refresh_token do corpo, se houver)", "auth": "any"}}
 
+    @token_checked
     @jwt_required(verify_type=False)
     def post(self):
         extra = []
@@ -88,6 +91,7 @@ class Register(BaseResource):
 class Me(BaseResource):
     openapi = {"get": {"summary": "Usuário dono do token", "response": UserOut, "auth": "any"}}
 
+    @token_checked
     @jwt_required()
     def get(self):
         return json_response(_user_out(current_user))

@@ -36,11 +36,40 @@ def roles_required(*roles: Role, refresh: bool = False) -> Callable:
 ALL_READERS = (Role.LEITOR, Role.CURADOR)
 
 
+def public(fn: Callable) -> Callable:
+    """Mark a resource method as reachable without a token (the only way to opt out of BaseResource's check)."""
+    fn.public = True  # type: ignore[attr-defined]
+    return fn
+
+
+def token_checked(fn: Callable) -> Callable:
+    """Mark a method that verifies its token itself (e.g. `@jwt_required(refresh=True)`), so BaseResource does
+    not demand an admin access token on top."""
+    fn.token_checked = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _guarded(fn: Callable) -> bool:
+    return bool(getattr(fn, "roles", None) or getattr(fn, "public", False) or getattr(fn, "token_checked", False))
+
+
 class BaseResource(Resource):
-    """Resources are thin: validate with a schema, call a service, serialise, return."""
+    """Resources are thin: validate with a schema, call a service, serialise, return.
+
+    Secure by default: a method that is neither `@public`, `@token_checked` nor `@roles_required(...)` needs an
+    admin access token, so a new endpoint is never public by accident.
+    """
 
     # OpenAPI metadata per method, read by app.openapi: {"get": {"summary": ..., "query": Model, ...}}.
     openapi: dict[str, dict[str, Any]] = {}
+
+    def dispatch_request(self, *args: Any, **kwargs: Any) -> Any:
+        meth = getattr(self, request.method.lower(), None)
+        if meth is None and request.method == "HEAD":
+            meth = getattr(self, "get", None)
+        if meth is not None and not _guarded(meth):
+            roles_required()(lambda: None)()
+        return super().dispatch_request(*args, **kwargs)
 
 
 def query_args(multi: Iterable[str] = ()) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from app.schemas.comments import (
     HistoryEventOut,
 )
 from app.schemas.common import parse, read_json_body
+from app.serializers.comments import comment_json
 from app.services import comments
 from app.utils.json import json_response
 
@@ -78,7 +79,7 @@ class CommentList(BaseResource):
         cfg = current_app.config
         page, per_page = page_params(cfg["PAGE_SIZE_DEFAULT"], cfg["PAGE_SIZE_MAX"])
         rows, total = comments.search(filters, page, per_page)
-        body = {"items": [comments.serialize(c) for c in rows], "total": total, "page": page, "per_page": per_page}
+        body = {"items": [comment_json(c) for c in rows], "total": total, "page": page, "per_page": per_page}
         return json_response(body, headers={"Link": link_header(page, per_page, total), "X-Total-Count": str(total)})
 
 
@@ -96,13 +97,13 @@ class CommentDetail(BaseResource):
 
     @roles_required(*ALL_READERS)
     def get(self, comment_id: str):
-        return json_response(comments.serialize(comments.get(_uuid(comment_id))))
+        return json_response(comment_json(comments.get(_uuid(comment_id))))
 
     @roles_required(Role.CURADOR)
     def patch(self, comment_id: str):
         cid = _uuid(comment_id)
         correction = parse(CorrectionIn, read_json_body())
-        return json_response(comments.serialize(comments.correct(cid, correction, current_user)))
+        return json_response(comment_json(comments.correct(cid, correction, current_user)))
 
 
 class CommentHistory(BaseResource):

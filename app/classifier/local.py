@@ -904,7 +904,8 @@ def _salt(n: int) -> np.uint64:
 
 def ngram_hashes(docs: Sequence[str], kind: str, ngram_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(doc index, n-gram hash) for every n-gram of every doc: `kind` is 'word', 'char' or 'char_wb'."""
-    joined = "\x00" + "\x00".join(f" {d} " for d in docs) + "\x00"
+    # NUL separates documents, so a NUL inside one becomes a space (it carries no meaning in a comment).
+    joined = "\x00" + "\x00".join(f" {d.replace(chr(0), ' ')} " for d in docs) + "\x00"
     cps32 = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     length = len(cps32)
     is_sep = cps32 == 0
@@ -999,9 +1000,11 @@ class HashedTfidf(BaseEstimator):
 
 
 def _l2_rows(m: sp.csr_matrix) -> sp.csr_matrix:
-    norms = np.sqrt(np.add.reduceat(m.data**2, m.indptr[:-1])) if m.nnz else np.zeros(m.shape[0], np.float32)
     counts = np.diff(m.indptr)
-    norms[counts == 0] = 1.0  # reduceat returns the next row's value for empty rows
+    # bincount over row ids, not reduceat: reduceat indexes past the end when the last rows are empty.
+    rows = np.repeat(np.arange(m.shape[0]), counts)
+    norms = np.sqrt(np.bincount(rows, weights=m.data.astype(np.float64) ** 2, minlength=m.shape[0]))
+    norms[counts == 0] = 1.0
     m.data /= np.repeat(norms, counts).astype(np.float32)
     return m
 

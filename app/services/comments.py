@@ -7,21 +7,24 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Select, Table, delete, exists, func, insert, select
+from sqlalchemy import JSON, Table, delete, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.classifier import Classifier, get_classifier
-from app.classifier.taxonomy import explain, known_codes
+from app.classifier.taxonomy import known_codes
 from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from app.extensions import db
-from app.models.catalog import Album, Artist, name_key
+from app.models.catalog import name_key
 from app.models.comment import ClassificationEvent, Comment, CommentTag
 from app.models.user import User
-from app.schemas.comments import ORDERINGS, CommentFilters, CommentIn, CorrectionIn
+from app.schemas.comments import CommentFilters, CommentIn, CorrectionIn
+from app.serializers.comments import comment_json, comment_wire, history_json
 from app.services.catalog import resolve_albums, resolve_artists
+from app.services.queries import comments_select
+from app.tasks.dispatch import background_is_eager, dispatch_quietly
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +39,6 @@ class IngestResult:
     @property
     def all_existing(self) -> bool:
         return self.created == 0
-
-
-def _tags_out(codes: Sequence[str]) -> list[dict[str, str]]:
-    return [{"codigo": c, "explicacao": explain(c)} for c in codes]
-
-
-def serialize(comment: Comment) -> dict[str, Any]:
-    """A stored comment in the wire shape."""
-    return {
-        "id": str(comment.id),
-        "texto": comment.text,
-        "categoria": comment.category,
-        "tags_funcionalidades": _tags_out([t.code for t in comment.tags]),
-        "confianca": round(comment.confidence, 4),
-        "artista": comment.artist.name if comment.artist else None,
-        "album": comment.album.title if comment.album else None,
-        "alvo": comment.target,
-        "publicado_em": comment.published_at,
-        "classificado_em": comment.classified_at,
-        "modelo": comment.model_version,
-    }
 
 
 def ingest(items: Sequence[CommentIn], classifier: Classifier | None = None) -> IngestResult:
@@ -90,7 +72,7 @@ def _ingest_once(items: Sequence[CommentIn], classifier: Classifier) -> IngestRe
         raise Conflict("Já existe comentário com este id e outro texto.", {"ids": conflicts})
 
     new = [(i, item) for i, item in zip(ids, items, strict=True) if i not in existing]
-    out_by_id: dict[uuid.UUID, dict[str, Any]] = {i: serialize(c) for i, c in existing.items()}
+    out_by_id: dict[uuid.UUID, dict[str, Any]] = {i: comment_json(c) for i, c in existing.items()}
     to_refine: list[uuid.UUID] = []
     if new:
         stored, to_refine = _store_new(new, classifier)
@@ -149,19 +131,19 @@ def _store_new(
                 "created_at": now,
             }
         )
-        out[cid] = {
-            "id": str(cid),
-            "texto": item.texto,
-            "categoria": result.categoria,
-            "tags_funcionalidades": [{"codigo": t.codigo, "explicacao": t.explicacao} for t in result.tags],
-            "confianca": round(confidence, 4),
-            "artista": artist.name if artist else None,
-            "album": album.title if album else None,
-            "alvo": item.alvo,
-            "publicado_em": item.publicado_em,
-            "classificado_em": now,
-            "modelo": result.modelo,
-        }
+        out[cid] = comment_wire(
+            id=cid,
+            text=item.texto,
+            category=result.categoria,
+            tag_codes=codes,
+            confidence=confidence,
+            artist=artist.name if artist else None,
+            album=album.title if album else None,
+            target=item.alvo,
+            published_at=item.publicado_em,
+            classified_at=now,
+            model_version=result.modelo,
+        )
     _bulk_insert(Comment.__table__, comment_rows)
     _bulk_insert(CommentTag.__table__, tag_rows)
     _bulk_insert(ClassificationEvent.__table__, event_rows)
@@ -169,20 +151,15 @@ def _store_new(
 
 
 def _schedule_refinement(comment_ids: list[uuid.UUID]) -> None:
-    """Queue the second opinion for unsure comments, after commit. Only with a real broker: in the embedded
-    (eager) mode it would run inside the request at ~60 comments/s. A broker failure never fails the ingest."""
-    from flask import current_app
-
-    celery = current_app.extensions.get("celery")
-    if celery is None or celery.conf.task_always_eager:
+    """Queue the second opinion for unsure comments, after commit. Only with a real broker: eagerly it would run
+    inside the request at ~60 comments/s. A broker failure never fails the ingest (the comments are stored)."""
+    if background_is_eager():
         return
-    from app.tasks.classification import refine_low_confidence
-
-    try:
-        for start in range(0, len(comment_ids), REFINE_CHUNK):
-            refine_low_confidence.delay([str(c) for c in comment_ids[start : start + REFINE_CHUNK]])
-    except Exception:  # the comments are stored; only the optional refinement is lost
-        log.warning("could not queue the second opinion for %d comments", len(comment_ids), exc_info=True)
+    for start in range(0, len(comment_ids), REFINE_CHUNK):
+        chunk = [str(c) for c in comment_ids[start : start + REFINE_CHUNK]]
+        if dispatch_quietly("app.tasks.classification.refine_low_confidence", chunk) is None:
+            log.warning("could not queue the second opinion for %d comments", len(comment_ids))
+            return
 
 
 REFINE_CHUNK = 200
@@ -278,54 +255,9 @@ def get(comment_id: uuid.UUID) -> Comment:
     return comment
 
 
-def _day_bound(value: datetime | date, *, end: bool) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    # A plain date in `ate` includes that whole day.
-    return datetime.combine(value + timedelta(days=1) if end else value, time.min, tzinfo=UTC)
-
-
-def filtered_query(filters: CommentFilters) -> Select:
-    """SELECT of comments matching the filters, ordered (shared by listing and export)."""
-    stmt = select(Comment)
-    if filters.categoria:
-        stmt = stmt.where(Comment.category.in_(filters.categoria))
-    for code in filters.tag:
-        stmt = stmt.where(exists().where(CommentTag.comment_id == Comment.id, CommentTag.code == code))
-    if filters.artista:
-        artist_ids = select(Artist.id).where(Artist.name_key == name_key(filters.artista))
-        stmt = stmt.where(Comment.artist_id.in_(artist_ids))
-    if filters.album:
-        album_ids = select(Album.id).where(Album.title_key == name_key(filters.album))
-        stmt = stmt.where(Comment.album_id.in_(album_ids))
-    if filters.alvo:
-        stmt = stmt.where(Comment.target == filters.alvo)
-    if filters.q:
-        pattern = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(Comment.text.ilike(pattern, escape="\\"))
-    if filters.desde:
-        stmt = stmt.where(Comment.occurred_at >= _day_bound(filters.desde, end=False))
-    if filters.ate:
-        bound = _day_bound(filters.ate, end=True)
-        # A datetime is an inclusive instant; a date's bound is the next midnight (exclusive).
-        stmt = stmt.where(
-            Comment.occurred_at <= bound if isinstance(filters.ate, datetime) else Comment.occurred_at < bound
-        )
-    if filters.confianca_min is not None:
-        stmt = stmt.where(Comment.confidence >= filters.confianca_min)
-    if filters.confianca_max is not None:
-        stmt = stmt.where(Comment.confidence <= filters.confianca_max)
-    column = getattr(Comment, ORDERINGS[filters.ordenar.lstrip("-")])
-    descending = filters.ordenar.startswith("-")
-    stmt = stmt.order_by(
-        column.desc() if descending else column.asc(), Comment.id.desc() if descending else Comment.id.asc()
-    )
-    return stmt
-
-
 def search(filters: CommentFilters, page: int, per_page: int) -> tuple[list[Comment], int]:
     """One page of comments and the total that match."""
-    stmt = filtered_query(filters)
+    stmt = comments_select(filters)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = list(db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique())
     return rows, total
@@ -338,19 +270,7 @@ def history(comment_id: uuid.UUID) -> list[dict[str, Any]]:
         .where(ClassificationEvent.comment_id == comment_id)
         .order_by(ClassificationEvent.created_at, ClassificationEvent.id)
     )
-    return [
-        {
-            "fonte": e.source,
-            "categoria": e.category,
-            "confianca": round(e.confidence, 4) if e.confidence is not None else None,
-            "tags_funcionalidades": _tags_out(e.tags or []),
-            "modelo": e.model_version,
-            "usuario": e.user.username if e.user else None,
-            "motivo": e.note,
-            "em": e.created_at,
-        }
-        for e in db.session.scalars(stmt).unique()
-    ]
+    return [history_json(e) for e in db.session.scalars(stmt).unique()]
 
 
 def correct(comment_id: uuid.UUID, correction: CorrectionIn, curator: User) -> Comment:

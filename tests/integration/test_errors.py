@@ -198,7 +198,7 @@ def _raise_sql_error():
 def crashing_app(request, app_factory):
     """A fresh app (DEBUG off) with test-only routes that fail: a plain Flask view and a Flask-RESTful resource."""
     from app.api import ApiRouter
-    from app.api.base import BaseResource
+    from app.api.base import BaseResource, public
 
     overrides = {}
     if request.param == "production":
@@ -214,6 +214,7 @@ def crashing_app(request, app_factory):
         raise RuntimeError("segredo-interno: falhou em /srv/app.py linha 42")
 
     class Crash(BaseResource):
+        @public
         def get(self):
             _raise_sql_error()
 
@@ -243,3 +244,25 @@ def test_unexpected_exception_on_a_page_is_an_html_500_without_internals(crashin
     assert resp.mimetype == "text/html"
     for leak in LEAKS:
         assert leak not in resp.get_data(as_text=True)
+
+
+def test_a_resource_without_an_auth_decision_needs_an_admin_token(app_factory, role_auth):
+    """BaseResource is secure by default: an undecorated method is neither public nor open to other roles."""
+    from app.api import ApiRouter
+    from app.api.base import BaseResource
+
+    app = app_factory()
+
+    class Forgotten(BaseResource):
+        def get(self):
+            return {"segredo": True}
+
+    bp = Blueprint("teste_padrao", __name__, url_prefix="/api/teste-padrao")
+    ApiRouter(bp).add_resource(Forgotten, "/r")
+    app.register_blueprint(bp)
+    client = app.test_client()
+    auth = role_auth
+
+    assert_envelope(client.get("/api/teste-padrao/r"), 401)
+    assert_envelope(client.get("/api/teste-padrao/r", headers=auth["leitor"]), 403, "acesso_negado")
+    assert client.get("/api/teste-padrao/r", headers=auth["admin"]).status_code == 200
