@@ -14,7 +14,7 @@ from app.serializers.comments import CSV_COLUMNS, comment_wire, csv_row, neutral
 def _sample(**overrides):
     values = dict(
         id=uuid.uuid4(),
-        text="=HYPERLINK(\"http://x\") o show foi ótimo",
+        text='=HYPERLINK("http://x") o show foi ótimo',
         category="ELOGIO",
         tag_codes=["show_duracao"],
         confidence=0.91234,
