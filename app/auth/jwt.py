@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask
 from sqlalchemy import select
 
 from app.errors import _respond
 from app.extensions import db, jwt
 from app.models.user import User
 from app.services.users import is_revoked
-
-
-def init_app(app: Flask) -> None:
-    """Register the callbacks (they are global to the JWTManager; registering twice is harmless)."""
 
 
 @jwt.user_lookup_loader
