@@ -185,6 +185,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg.setdefault("CACHE_TYPE", "SimpleCache")
     cfg.setdefault("CACHE_DEFAULT_TIMEOUT", 300)
     cfg.setdefault("CACHE_KEY_PREFIX", "alumusic:")
+    # Flask-Mail suppresses sending when TESTING is on; our tests talk to a real SMTP server, so never suppress.
+    cfg.setdefault("MAIL_SUPPRESS_SEND", False)
     return cfg
 
 
