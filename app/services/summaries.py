@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
@@ -107,7 +108,11 @@ def list_summaries(page: int, per_page: int) -> SummaryPage:
     """Newest week first."""
     total = db.session.scalar(select(func.count()).select_from(WeeklySummary)) or 0
     items = db.session.scalars(
-        select(WeeklySummary).order_by(WeeklySummary.week.desc()).offset((page - 1) * per_page).limit(per_page)
+        select(WeeklySummary)
+        .options(selectinload(WeeklySummary.deliveries))
+        .order_by(WeeklySummary.week.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
     ).all()
     return SummaryPage(list(items), int(total))
 

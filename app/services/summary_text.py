@@ -162,9 +162,8 @@ def allowed_numbers(agg: dict[str, Any]) -> set[float]:
     return allowed
 
 
-def invented_numbers(text: str, agg: dict[str, Any]) -> list[str]:
-    """The figures in `text` that the aggregate does not contain."""
-    allowed = allowed_numbers(agg)
+def invented_numbers(text: str, allowed: set[float]) -> list[str]:
+    """The figures in `text` that are not in `allowed` (see `allowed_numbers`)."""
     invented = []
     for token in _NUMBER.findall(text):
         number = parse_number(token)
@@ -200,7 +199,7 @@ def llm_text(client: ChatClient, agg: dict[str, Any]) -> tuple[str, str]:
         reason = failure_reason(exc)
         log.warning("summary %s: llm failed (%s: %s); deterministic text used", agg["semana"], type(exc).__name__, exc)
         return deterministic_text(agg), f"{DETERMINISTIC} (fallback: {reason})"
-    invented = invented_numbers(text, agg)
+    invented = invented_numbers(text, allowed_numbers(agg))
     if invented:
         log.warning("summary %s: llm text has figures not in the aggregate %s; using the deterministic text",
                     agg["semana"], invented[:10])  # fmt: skip
