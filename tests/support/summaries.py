@@ -102,13 +102,13 @@ class RecordingHandler:
         self.refuse: set[str] = set()
         self._lock = threading.Lock()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.refuse:
             return "550 5.1.1 Mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
+    async def handle_DATA(self, server, session, envelope):
         with self._lock:
             self.messages.append((list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content)))
         return "250 Message accepted for delivery"
