@@ -53,7 +53,8 @@ def weekly_chart_png(aggregate: dict[str, Any], *, dpi: int = 110) -> bytes:
         artists.set_yticks(list(ys), [n[:18] for n in names], fontsize=8)
         artists.invert_yaxis()
         artists.axvline(0, color="#263238", linewidth=0.8)
-        artists.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):g}"))  # criticism drawn leftwards
+        # Criticism is drawn leftwards; the axis still reads as counts.
+        artists.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):g}"))
         artists.legend(fontsize=7, frameon=False, loc="lower right")
     else:
         artists.text(0.5, 0.5, "sem artistas\ncom volume suficiente", ha="center", va="center", fontsize=8)
