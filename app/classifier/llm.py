@@ -38,6 +38,7 @@ from app.llm.client import (
     ChatClient,
     InvalidAnswerError,
     LLMError,
+    client_settings,
     failure_reason,
     setting,
 )
@@ -236,17 +237,7 @@ class OpenAIClassifier:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, fallback: Classifier, **overrides: Any) -> OpenAIClassifier:
         """Build from OPENAI_* / LLM_* settings; keyword overrides win (tests tune backoff this way)."""
-        kwargs: dict[str, Any] = {
-            "base_url": setting(config, "OPENAI_BASE_URL"),
-            "api_key": setting(config, "OPENAI_API_KEY"),
-            "model": setting(config, "LLM_MODEL"),
-            "timeout": float(setting(config, "LLM_TIMEOUT")),
-            "max_retries": int(setting(config, "LLM_MAX_RETRIES")),
-            "concurrency": int(setting(config, "LLM_CONCURRENCY")),
-            "circuit_failures": int(setting(config, "LLM_CIRCUIT_FAILURES")),
-            "circuit_reset_seconds": float(setting(config, "LLM_CIRCUIT_RESET_SECONDS")),
-        }
-        return cls(fallback=fallback, **(kwargs | overrides))
+        return cls(fallback=fallback, **(client_settings(config) | overrides))
 
     @property
     def breaker(self) -> CircuitBreaker:

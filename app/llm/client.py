@@ -149,6 +149,20 @@ def setting(config: Mapping[str, Any], name: str) -> Any:
     return config[name] if name in config else Settings.model_fields[name].default
 
 
+def client_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """ChatClient keyword arguments from the OPENAI_* / LLM_* settings."""
+    return {
+        "base_url": setting(config, "OPENAI_BASE_URL"),
+        "api_key": setting(config, "OPENAI_API_KEY"),
+        "model": setting(config, "LLM_MODEL"),
+        "timeout": float(setting(config, "LLM_TIMEOUT")),
+        "max_retries": int(setting(config, "LLM_MAX_RETRIES")),
+        "concurrency": int(setting(config, "LLM_CONCURRENCY")),
+        "circuit_failures": int(setting(config, "LLM_CIRCUIT_FAILURES")),
+        "circuit_reset_seconds": float(setting(config, "LLM_CIRCUIT_RESET_SECONDS")),
+    }
+
+
 def message_content(completion: ChatCompletion) -> str | None:
     """The first choice's text; a missing, unfinished or refused answer is invalid."""
     if not completion.choices:
@@ -202,17 +216,7 @@ class ChatClient:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> ChatClient:
         """Build from OPENAI_* / LLM_* settings; keyword overrides win (tests tune timeouts and backoff)."""
-        kwargs: dict[str, Any] = {
-            "base_url": setting(config, "OPENAI_BASE_URL"),
-            "api_key": setting(config, "OPENAI_API_KEY"),
-            "model": setting(config, "LLM_MODEL"),
-            "timeout": float(setting(config, "LLM_TIMEOUT")),
-            "max_retries": int(setting(config, "LLM_MAX_RETRIES")),
-            "concurrency": int(setting(config, "LLM_CONCURRENCY")),
-            "circuit_failures": int(setting(config, "LLM_CIRCUIT_FAILURES")),
-            "circuit_reset_seconds": float(setting(config, "LLM_CIRCUIT_RESET_SECONDS")),
-        }
-        return cls(**(kwargs | overrides))
+        return cls(**(client_settings(config) | overrides))
 
     @property
     def usage(self) -> dict[str, int]:
