@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, desc, func, select
+from sqlalchemy import RowMapping, Select, case, desc, func, select
 from sqlalchemy.orm import Session
 
 from app.classifier.base import CATEGORIES
@@ -63,6 +64,9 @@ def weekly_aggregate(session: Session, week: IsoWeek, *, tz: str, review_thresho
             }
         )
 
+    # One grouped scan each; both rankings are read from the (small) grouped result.
+    artists = session.execute(_artist_rows(start, end)).mappings().all()
+    releases = session.execute(_release_rows(start, end)).mappings().all()
     mean_conf, unsure = session.execute(
         select(func.avg(Comment.confidence), _count_if(Comment.confidence < review_threshold)).where(*_in(start, end))
     ).one()
@@ -79,10 +83,10 @@ def weekly_aggregate(session: Session, week: IsoWeek, *, tz: str, review_thresho
             "variacao_pct": pct(total - prev_total, prev_total) if prev_total else None,
         },
         "categorias": categories,
-        "artistas_hype": _ranked(session, _artist_rows(start, end), "ELOGIO"),
-        "artistas_criticas": _ranked(session, _artist_rows(start, end), "CRÍTICA"),
-        "lancamentos_hype": _ranked(session, _release_rows(start, end), "ELOGIO"),
-        "lancamentos_criticas": _ranked(session, _release_rows(start, end), "CRÍTICA"),
+        "artistas_hype": _ranked(artists, "ELOGIO"),
+        "artistas_criticas": _ranked(artists, "CRÍTICA"),
+        "lancamentos_hype": _ranked(releases, "ELOGIO"),
+        "lancamentos_criticas": _ranked(releases, "CRÍTICA"),
         "tags_em_alta": _rising_tags(session, start, end, prev_start),
         "confianca": {
             "media": round(float(mean_conf), 2) if mean_conf is not None else None,
@@ -126,18 +130,12 @@ def _release_rows(start: datetime, end: datetime) -> Select:
     )
 
 
-def _ranked(session: Session, rows: Select, category: str) -> list[dict[str, Any]]:
+def _ranked(rows: Sequence[RowMapping], category: str) -> list[dict[str, Any]]:
     """Top names by comments of `category` (ties: more comments overall, then name)."""
-    sub = rows.subquery()
-    picked = session.execute(
-        select(sub)
-        .where(sub.c[category] > 0)
-        .order_by(desc(sub.c[category]), desc(sub.c.total), sub.c.nome)
-        .limit(TOP_N)
-    ).mappings()
+    picked = sorted((r for r in rows if r[category] > 0), key=lambda r: (-r[category], -r["total"], r["nome"]))
     key = "elogios" if category == "ELOGIO" else "criticas"
     out = []
-    for row in picked:
+    for row in picked[:TOP_N]:
         item = {"nome": row["nome"], key: int(row[category]), "total": int(row["total"])}
         item["participacao_pct"] = pct(row[category], row["total"])
         if row.get("artista"):
