@@ -196,6 +196,54 @@ def test_smtp_down_then_up_is_retried_and_delivered_and_gives_up_after_the_last_
         assert db.session.get(SummaryDelivery, other).state == "falhou"
 
 
+def test_a_temporary_4xx_and_a_silent_server_are_recorded_and_retried(mail_app, smtp, app_factory):
+    from tests.support.summaries import SilentServer
+
+    sample_week(mail_app, WEEK)
+    smtp.handler.defer = {"diretoria@alumusic.com"}
+    with mail_app.app_context():
+        [delivery_id] = deliveries.plan(WEEK, only=["diretoria@alumusic.com"]).pending
+        with pytest.raises(deliveries.DeliveryFailed):
+            deliveries.deliver(delivery_id)
+        assert "451" in db.session.get(SummaryDelivery, delivery_id).last_error
+        smtp.handler.defer = set()
+        assert deliveries.deliver(delivery_id) == "enviado"
+
+    silent = SilentServer()
+    try:
+        hung = app_factory(MAIL_SERVER="127.0.0.1", MAIL_PORT=silent.port, MAIL_TIMEOUT=0.5)
+        with hung.app_context():
+            [other] = deliveries.plan(WEEK, only=["marketing@alumusic.com"]).pending
+            with pytest.raises(deliveries.DeliveryFailed):
+                deliveries.deliver(other)  # returns within MAIL_TIMEOUT instead of hanging the worker
+            assert "timed out" in db.session.get(SummaryDelivery, other).last_error
+    finally:
+        silent.close()
+
+
+def test_two_workers_delivering_the_same_row_send_one_email(mail_app, smtp):
+    import threading
+
+    sample_week(mail_app, WEEK)
+    with mail_app.app_context():
+        [delivery_id] = deliveries.plan(WEEK, only=["diretoria@alumusic.com"]).pending
+    outcomes: list[str] = []
+    start = threading.Barrier(4)
+
+    def worker() -> None:
+        with mail_app.app_context():
+            start.wait()
+            outcomes.append(deliveries.deliver(delivery_id))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["enviado", "ignorado", "ignorado", "ignorado"]
+    assert smtp.handler.recipients() == ["diretoria@alumusic.com"]
+
+
 def test_a_worker_that_died_after_claiming_does_not_cause_a_second_email(mail_app, smtp):
     sample_week(mail_app, WEEK)
     with mail_app.app_context():

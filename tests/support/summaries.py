@@ -95,16 +95,19 @@ def sample_week(app, week: str = "2026-W47") -> None:
 
 
 class RecordingHandler:
-    """aiosmtpd handler: keeps every accepted message; refuses the addresses in `refuse` with a 550."""
+    """aiosmtpd handler: keeps every accepted message; answers 550 to `refuse` and 451 to `defer` addresses."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
-        self.refuse: set[str] = set()
+        self.refuse: set[str] = set()  # permanent: 550
+        self.defer: set[str] = set()  # temporary: 451 (greylisting, full mailbox)
         self._lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.refuse:
             return "550 5.1.1 Mailbox unavailable"
+        if address.lower() in self.defer:
+            return "451 4.7.1 Greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -149,6 +152,19 @@ class SmtpServer:
 
     def config(self) -> dict:
         return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": self.port, "MAIL_TIMEOUT": 5.0}
+
+
+class SilentServer:
+    """Accepts TCP connections and never says a word: an SMTP server that hangs before its greeting."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self.port = self._sock.getsockname()[1]
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 def parts(message: EmailMessage) -> dict[str, object]:
