@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from celery import shared_task
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.services import deliveries
 from app.services.weeks import IsoWeek
@@ -17,7 +18,16 @@ log = logging.getLogger(__name__)
 DELIVER = "app.tasks.emails.deliver_summary"
 
 
-@shared_task(name="app.tasks.emails.send_weekly_summary", soft_time_limit=300, time_limit=360)
+# A database hiccup at 08:00 must not cost the week its summary: retried for about an hour.
+@shared_task(
+    name="app.tasks.emails.send_weekly_summary",
+    soft_time_limit=300,
+    time_limit=360,
+    autoretry_for=(SQLAlchemyError,),
+    retry_backoff=60,
+    retry_backoff_max=900,
+    max_retries=6,
+)
 def send_weekly_summary(week: str | None = None, force: bool = False) -> dict:
     """Store the summary of `week` (default: last ISO week in SUMMARY_TIMEZONE) and queue one delivery per
     recipient still to serve. Safe to run twice: served recipients are skipped."""
