@@ -156,6 +156,8 @@ def summary_send(week: str | None, force: bool, only: tuple[str, ...]) -> None:
         plan = deliveries.plan(_week_or_last(week), force=force, only=list(only) or None)
         for delivery_id in plan.pending:
             dispatch("app.tasks.emails.deliver_summary", delivery_id)
+    if not plan.pending and not plan.skipped:
+        click.echo("sem destinatários: defina SUMMARY_RECIPIENTS ou `flask summary stakeholders add EMAIL`")
     for recipient in plan.skipped:
         click.echo(f"já atendido (use --force para reenviar): {recipient}")
     if not background_is_eager():

@@ -129,7 +129,8 @@ class Settings(BaseSettings):
     # Where .eml files go when MAIL_SERVER is empty. Empty: instance/outbox.
     MAIL_OUTBOX_DIR: str = ""
     # Comma-separated addresses that receive the weekly summary, besides the stakeholders an admin manages.
-    SUMMARY_RECIPIENTS: str = ""
+    # The default is the curation team's local mailbox (what compose and .env.example ship), so `make run` works.
+    SUMMARY_RECIPIENTS: str = "curadoria@alumusic.local"
     # When Beat sends the summary of the previous ISO week: weekday (0 = Sunday .. 6 = Saturday, cron style),
     # hour and minute in SUMMARY_TIMEZONE (a wall-clock time: DST changes do not move it).
     SUMMARY_SCHEDULE_DAY_OF_WEEK: int = Field(1, ge=0, le=6)

@@ -7,7 +7,7 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 # The panel's palette, one colour per category (readable on white, distinct for common colour blindness).
 CATEGORY_COLOURS = {
@@ -55,6 +55,7 @@ def weekly_chart_png(aggregate: dict[str, Any], *, dpi: int = 110) -> bytes:
         artists.axvline(0, color="#263238", linewidth=0.8)
         # Criticism is drawn leftwards; the axis still reads as counts.
         artists.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):g}"))
+        artists.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))  # counts, never 0.2 of a comment
         artists.legend(fontsize=7, frameon=False, loc="lower right")
     else:
         artists.text(0.5, 0.5, "sem artistas\ncom volume suficiente", ha="center", va="center", fontsize=8)
