@@ -17,7 +17,7 @@ from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.llm.client import REASON_OVER_BUDGET
 from app.llm.runtime import insights_llm, llm_configured
-from app.models.summary import Stakeholder, SummaryDelivery, WeeklySummary
+from app.models.summary import Stakeholder, WeeklySummary
 from app.services.summary_aggregate import weekly_aggregate
 from app.services.summary_text import DETERMINISTIC, deterministic_text, llm_text
 from app.services.weeks import IsoWeek
@@ -187,11 +187,3 @@ def remove_stakeholder(email_or_id: str | int) -> Stakeholder:
     stakeholder.active = False
     db.session.commit()
     return stakeholder
-
-
-def deliveries_of(summary: WeeklySummary) -> list[SummaryDelivery]:
-    return list(
-        db.session.scalars(
-            select(SummaryDelivery).where(SummaryDelivery.summary_id == summary.id).order_by(SummaryDelivery.recipient)
-        )
-    )

@@ -213,3 +213,17 @@ def test_llm_summary_falls_back_to_the_deterministic_text(llm_app, fake_openai, 
     fake_openai.script(*behaviours)
     text, generator, deterministic = generate_with_llm(llm_app)
     assert text == deterministic and generator == f"deterministico:v1 (fallback: {reason})"
+
+
+def test_the_daily_llm_budget_is_shared_by_summaries_and_qa(app_factory, fake_openai):
+    app = app_factory(OPENAI_BASE_URL=fake_openai.base_url, LLM_MAX_RETRIES=0, INSIGHTS_USE_LLM=True,
+                      INSIGHTS_LLM_DAILY_BUDGET=1)  # fmt: skip
+    store_summaries(app)  # deterministic: no LLM call, no budget spent
+    fake_openai.script(qa("Lua Serena liderou o hype [2026-W47].", ["2026-W47"]))
+    assert ask(app, "Quem teve mais hype?").modelo.startswith("openai:")
+    over = ask(app, "Quem teve mais hype?")
+    assert over.modelo == "extrativo:tfidf-v1 (fallback: orçamento diário do openai esgotado)"
+    with app.app_context():
+        summary = summaries.generate("2026-W47", use_llm=True)
+        assert summary.generator == "deterministico:v1 (fallback: orçamento diário do openai esgotado)"
+    assert fake_openai.request_count == 1
