@@ -1,4 +1,4 @@
-"""Flask command groups: users, seed, model, evals."""
+"""Flask command groups: users, seed, model, evals, summary."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def _as_click_error() -> Iterator[None]:
 
 users_cli = AppGroup("users", help="Gerenciar usuários (não há cadastro aberto).")
 seed_cli = AppGroup("seed", help="Dados de demonstração.")
+summary_cli = AppGroup("summary", help="Resumo semanal: gerar, enviar, pré-visualizar; stakeholders.")
 
 
 @users_cli.command("create")
@@ -92,6 +93,7 @@ def seed_demo(path: Path) -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
+    app.cli.add_command(summary_cli)
     from app.classifier.commands import evals_cli, model_cli
 
     if "ensure" not in model_cli.commands:
@@ -107,3 +109,126 @@ def ensure_model() -> None:
 
     clf = LocalClassifier.from_config(current_app.config)
     click.echo(f"modelo ativo: {getattr(clf, 'version', clf.name)}")
+
+
+# ------------------------------------------------------------------------------------- weekly summary (issue 9)
+
+
+def _week_option(fn):
+    return click.option(
+        "--week",
+        help="Semana ISO, ex.: 2026-W47 (padrão: a semana passada em SUMMARY_TIMEZONE).",
+        default=None,
+    )(fn)
+
+
+def _week_or_last(week: str | None) -> str:
+    from app.services.weeks import IsoWeek
+
+    if week:
+        return str(IsoWeek.parse(week))
+    return str(IsoWeek.previous(datetime.now(UTC), current_app.config["SUMMARY_TIMEZONE"]))
+
+
+@summary_cli.command("generate")
+@_week_option
+@click.option("--llm/--no-llm", "use_llm", default=None, help="Texto pelo LLM (padrão: SUMMARY_USE_LLM).")
+def summary_generate(week: str | None, use_llm: bool | None) -> None:
+    """Aggregate the week and (re)write its stored summary."""
+    from app.services.summaries import generate
+
+    with _as_click_error():
+        summary = generate(_week_or_last(week), use_llm=use_llm)
+    click.echo(f"resumo {summary.week} ({summary.generator}):\n\n{summary.text}")
+
+
+@summary_cli.command("send")
+@_week_option
+@click.option("--force", is_flag=True, help="Reenviar mesmo a quem já recebeu (de propósito).")
+@click.option("--to", "only", multiple=True, help="Enviar só a este endereço (repetível).")
+def summary_send(week: str | None, force: bool, only: tuple[str, ...]) -> None:
+    """Send the week's summary now (stored first if missing); already served recipients are skipped."""
+    from app.models.summary import SummaryDelivery
+    from app.services import deliveries
+    from app.tasks.dispatch import background_is_eager, dispatch
+
+    with _as_click_error():
+        plan = deliveries.plan(_week_or_last(week), force=force, only=list(only) or None)
+        for delivery_id in plan.pending:
+            dispatch("app.tasks.emails.deliver_summary", delivery_id)
+    if not plan.pending and not plan.skipped:
+        click.echo("sem destinatários: defina SUMMARY_RECIPIENTS ou `flask summary stakeholders add EMAIL`")
+    for recipient in plan.skipped:
+        click.echo(f"já atendido (use --force para reenviar): {recipient}")
+    if not background_is_eager():
+        click.echo(f"{len(plan.pending)} envio(s) enfileirado(s) na fila emails")
+        return
+    from app.extensions import db
+
+    failed = 0
+    for delivery_id in plan.pending:
+        row = db.session.get(SummaryDelivery, delivery_id)
+        db.session.refresh(row)
+        failed += row.state != "enviado"
+        click.echo(f"{row.state}: {row.recipient}" + (f" ({row.last_error})" if row.last_error else ""))
+    if not current_app.config.get("MAIL_SERVER"):
+        from app.services.mailer import outbox_dir
+
+        click.echo(f"sem MAIL_SERVER: mensagens gravadas em {outbox_dir()}")
+    if failed:
+        raise click.ClickException(f"{failed} envio(s) falharam; o resumo continua salvo")
+
+
+@summary_cli.command("preview")
+@_week_option
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def summary_preview(week: str | None, out: Path | None) -> None:
+    """Write the e-mail's HTML (chart embedded as a data URI) to a file to open in a browser."""
+    import base64
+
+    from app.services.mailer import render_summary_email
+    from app.services.summaries import generate
+
+    with _as_click_error():
+        summary = generate(_week_or_last(week), regenerate=False)
+    _, _, html, png, cid = render_summary_email(summary)
+    html = html.replace(f"cid:{cid}", "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
+    target = out or Path(current_app.instance_path) / f"resumo-{summary.week}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+    click.echo(f"pré-visualização: {target}")
+
+
+stakeholders_cli = AppGroup("stakeholders", help="Quem recebe o resumo semanal (além de SUMMARY_RECIPIENTS).")
+summary_cli.add_command(stakeholders_cli)
+
+
+@stakeholders_cli.command("add")
+@click.argument("email")
+@click.option("--name", default=None)
+def stakeholder_add(email: str, name: str | None) -> None:
+    from app.services.summaries import add_stakeholder
+
+    with _as_click_error():
+        person = add_stakeholder(email, name)
+    click.echo(f"adicionado: {person.email}")
+
+
+@stakeholders_cli.command("list")
+def stakeholder_list() -> None:
+    from app.services.summaries import configured_recipients, list_stakeholders
+
+    for person in list_stakeholders():
+        click.echo(f"{person.id}\t{person.email}\t{person.name or ''}\t{'ativo' if person.active else 'inativo'}")
+    for address in configured_recipients():
+        click.echo(f"-\t{address}\t(SUMMARY_RECIPIENTS)\tativo")
+
+
+@stakeholders_cli.command("remove")
+@click.argument("email")
+def stakeholder_remove(email: str) -> None:
+    from app.services.summaries import remove_stakeholder
+
+    with _as_click_error():
+        person = remove_stakeholder(email)
+    click.echo(f"removido: {person.email}")

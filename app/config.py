@@ -112,6 +112,49 @@ class Settings(BaseSettings):
     # --- Curator panel: sessions (issue 8) ---
 
     # --- Mail, weekly summary and insights (issue 9) ---
+    # SMTP server for outgoing mail. Empty: messages are written as .eml files to MAIL_OUTBOX_DIR (embedded default).
+    MAIL_SERVER: str = ""
+    # SMTP port (587 with STARTTLS, 465 with implicit TLS, 25/1025 for local catchers).
+    MAIL_PORT: int = Field(25, ge=1, le=65535)
+    # STARTTLS after connecting (Flask-Mail's MAIL_USE_TLS) or TLS from the first byte (MAIL_USE_SSL).
+    MAIL_USE_TLS: bool = False
+    MAIL_USE_SSL: bool = False
+    # SMTP credentials (empty: no AUTH). The password is never logged.
+    MAIL_USERNAME: str = ""
+    MAIL_PASSWORD: str = ""
+    # From: address of every message.
+    MAIL_DEFAULT_SENDER: str = "insights@alumusic.local"
+    # Seconds the SMTP client waits on connect and on each reply (smtplib has no timeout of its own otherwise).
+    MAIL_TIMEOUT: float = Field(20.0, gt=0)
+    # Where .eml files go when MAIL_SERVER is empty. Empty: instance/outbox.
+    MAIL_OUTBOX_DIR: str = ""
+    # Comma-separated addresses that receive the weekly summary, besides the stakeholders an admin manages.
+    # The default is the curation team's local mailbox (what compose and .env.example ship), so `make run` works.
+    SUMMARY_RECIPIENTS: str = "curadoria@alumusic.local"
+    # When Beat sends the summary of the previous ISO week: weekday (0 = Sunday .. 6 = Saturday, cron style),
+    # hour and minute in SUMMARY_TIMEZONE (a wall-clock time: DST changes do not move it).
+    SUMMARY_SCHEDULE_DAY_OF_WEEK: int = Field(1, ge=0, le=6)
+    SUMMARY_SCHEDULE_HOUR: int = Field(8, ge=0, le=23)
+    SUMMARY_SCHEDULE_MINUTE: int = Field(0, ge=0, le=59)
+    # IANA time zone of the schedule and of the week boundaries (weeks run Monday 00:00 to Monday 00:00 there).
+    SUMMARY_TIMEZONE: str = "America/Sao_Paulo"
+    # Subject prefix of the summary e-mail: "<prefix> Resumo semanal 2026-W47".
+    SUMMARY_SUBJECT_PREFIX: str = "[AluMusic]"
+    # Public base URL used for the "ver relatório" link in the e-mail.
+    SUMMARY_REPORT_BASE_URL: str = "http://127.0.0.1:8000"
+    # Write the summary text with the LLM (OPENAI_BASE_URL must be set); the deterministic text is the fallback.
+    SUMMARY_USE_LLM: bool = False
+    # Delivery attempts per recipient before the send log says "falhou", and the first backoff in seconds.
+    SUMMARY_SEND_MAX_ATTEMPTS: int = Field(5, ge=1)
+    SUMMARY_SEND_BACKOFF_SECONDS: float = Field(30.0, gt=0)
+    # Most LLM calls per day for summaries and Q&A together (0 = unlimited).
+    INSIGHTS_LLM_DAILY_BUDGET: int = Field(200, ge=0)
+    # Answer Q&A with the LLM (OPENAI_BASE_URL must be set); otherwise an extractive answer from the summaries.
+    INSIGHTS_USE_LLM: bool = False
+    # Q&A sources: at most this many summaries, from the last INSIGHTS_WINDOW_WEEKS weeks; answer word limit.
+    INSIGHTS_MAX_SOURCES: int = Field(3, ge=1)
+    INSIGHTS_WINDOW_WEEKS: int = Field(8, ge=1)
+    INSIGHTS_MAX_WORDS: int = Field(150, ge=10)
 
     # --- Classifier v2 (issue 10) ---
 
@@ -143,6 +186,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg.setdefault("CACHE_TYPE", "SimpleCache")
     cfg.setdefault("CACHE_DEFAULT_TIMEOUT", 300)
     cfg.setdefault("CACHE_KEY_PREFIX", "alumusic:")
+    # Flask-Mail suppresses sending when TESTING is on; our tests talk to a real SMTP server, so never suppress.
+    cfg.setdefault("MAIL_SUPPRESS_SEND", False)
     return cfg
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_restful import Api
 
-from app.api import auth, comments, models
+from app.api import auth, comments, insights, models, stakeholders, summaries
 
 
 class ApiRouter(Api):
@@ -30,6 +30,11 @@ ROUTES: list[tuple[str, type, str]] = [
     ("/modelos/retreinar", models.ModelRetrain, "models_retrain"),
     # issue 7: imports, export, reports (JSON alias)
     # issue 9: summaries, stakeholders, insights
+    ("/resumos", summaries.SummaryList, "summaries"),
+    ("/resumos/<semana>", summaries.SummaryDetail, "summary_detail"),
+    ("/stakeholders", stakeholders.StakeholderList, "stakeholders"),
+    ("/stakeholders/<stakeholder_id>", stakeholders.StakeholderDetail, "stakeholder_detail"),
+    ("/insights/perguntar", insights.InsightsQuestion, "insights_question"),
 ]
 
 URL_PREFIX = "/api"

@@ -2,6 +2,7 @@
 
 from app.models.catalog import Album, Artist
 from app.models.comment import ClassificationEvent, Comment, CommentTag
+from app.models.summary import Stakeholder, SummaryDelivery, WeeklySummary
 from app.models.user import ROLES, Role, TokenBlocklist, User
 
 __all__ = [
@@ -12,6 +13,9 @@ __all__ = [
     "Comment",
     "CommentTag",
     "Role",
+    "Stakeholder",
+    "SummaryDelivery",
     "TokenBlocklist",
     "User",
+    "WeeklySummary",
 ]

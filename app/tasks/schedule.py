@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from celery.schedules import crontab
+
 TASK_ROUTES = {
     "app.tasks.classification.*": {"queue": "classification"},
     "app.tasks.training.*": {"queue": "training"},
@@ -11,3 +18,46 @@ TASK_ROUTES = {
 }
 
 BEAT_SCHEDULE: dict = {}
+
+
+class zoned_crontab(crontab):
+    """A crontab read on the wall clock of its own time zone (not Celery's `timezone`): "Monday 08:00 in
+    America/Sao_Paulo" stays 08:00 local across DST changes. Picklable for Beat's schedule file."""
+
+    def __init__(self, *args: Any, zone: str, **kwargs: Any) -> None:
+        self.zone = zone
+        super().__init__(*args, **kwargs)
+
+    @property
+    def tz(self) -> ZoneInfo:  # type: ignore[override]
+        return ZoneInfo(self.zone)
+
+    def now(self) -> datetime:
+        return datetime.now(self.tz)
+
+    def __reduce__(self):  # type: ignore[override]
+        args = (self._orig_minute, self._orig_hour, self._orig_day_of_week, self._orig_day_of_month)
+        return (_zoned, (*args, self._orig_month_of_year, self.zone))
+
+
+def _zoned(minute: Any, hour: Any, day_of_week: Any, day_of_month: Any, month_of_year: Any, zone: str):
+    return zoned_crontab(minute, hour, day_of_week, day_of_month, month_of_year, zone=zone)
+
+
+def weekly_summary_entry(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Beat entry: last ISO week's summary, SUMMARY_SCHEDULE_* wall-clock time in SUMMARY_TIMEZONE."""
+    return {
+        "task": "app.tasks.emails.send_weekly_summary",
+        "schedule": zoned_crontab(
+            minute=config["SUMMARY_SCHEDULE_MINUTE"],
+            hour=config["SUMMARY_SCHEDULE_HOUR"],
+            day_of_week=config["SUMMARY_SCHEDULE_DAY_OF_WEEK"],
+            zone=config["SUMMARY_TIMEZONE"],
+        ),
+        "options": {"queue": "emails", "expires": 6 * 3600},
+    }
+
+
+def beat_schedule(config: Mapping[str, Any]) -> dict[str, Any]:
+    """BEAT_SCHEDULE plus the entries that depend on settings."""
+    return BEAT_SCHEDULE | {"resumo-semanal": weekly_summary_entry(config)}

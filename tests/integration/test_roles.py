@@ -26,6 +26,13 @@ MATRIX = [
     ("GET", "/modelos", None, {"admin"}, 200, "access"),
     # Allowed for admin, but running it trains a model for a minute: only the refusals are checked here.
     ("POST", "/modelos/retreinar", None, {"admin"}, None, "access"),
+    # issue 9: weekly summaries and Q&A read like the other read endpoints; stakeholders are admin-only.
+    ("GET", "/resumos", None, READERS, 200, "access"),
+    ("GET", "/resumos/<semana>", None, READERS, 200, "access"),
+    ("POST", "/insights/perguntar", {"pergunta": "Quem teve mais hype?"}, READERS, 200, "access"),
+    ("GET", "/stakeholders", None, {"admin"}, 200, "access"),
+    ("POST", "/stakeholders", {"email": "ceo@alumusic.com"}, {"admin"}, 201, "access"),
+    ("DELETE", "/stakeholders/<stakeholder_id>", None, {"admin"}, 200, "access"),
 ]
 PUBLIC = {("POST", "/auth/login")}  # needs no token (tests/integration/test_auth.py)
 
@@ -45,13 +52,23 @@ def world(pg_app):
     token = issue_tokens(pg_app, "user_ingestao")["access_token"]
     resp = pg_app.test_client().post("/api/comentarios", json={"texto": "O clipe ficou lindo"}, headers=bearer(token))
     assert resp.status_code == 201
-    yield {"comment_id": resp.get_json()["id"]}
+    from datetime import UTC, datetime
+
+    from app.services import summaries
+    from app.services.weeks import IsoWeek
+
+    with pg_app.app_context():
+        week = str(IsoWeek.previous(datetime.now(UTC), pg_app.config["SUMMARY_TIMEZONE"]))
+        summaries.generate(week)
+        stakeholder = summaries.add_stakeholder("removivel@alumusic.com").id
+    yield {"comment_id": resp.get_json()["id"], "semana": week, "stakeholder_id": str(stakeholder)}
     empty_database(pg_app)
 
 
 def _request(app, world, method: str, url: str, body, role: str, kind: str):
     tokens = issue_tokens(app, f"user_{role}")
     path = "/api" + url.replace("<comment_id>", world["comment_id"])
+    path = path.replace("<semana>", world["semana"]).replace("<stakeholder_id>", world["stakeholder_id"])
     if body is not None and url == "/auth/register":
         body = {**body, "username": f"novo_{role}"}
     return app.test_client().open(path, method=method, json=body, headers=bearer(tokens[f"{kind}_token"]))

@@ -62,10 +62,11 @@ def comment_from_messages(messages: list[dict[str, Any]]) -> str:
 class Behaviour:
     """What the fake does with one request."""
 
-    kind: str = "ok"  # ok | ok_unaccented | invalid_json | unknown_category | bad_confidence | status
+    kind: str = "ok"  # ok | ok_unaccented | invalid_json | unknown_category | bad_confidence | status | content
     status: int = 200
     retry_after: float | None = None
     delay: float = 0.0
+    content: str = ""  # kind "content": the assistant message, verbatim (summaries, Q&A)
 
     @classmethod
     def ok(cls, delay: float = 0.0) -> Behaviour:
@@ -91,6 +92,11 @@ class Behaviour:
     @classmethod
     def error(cls, status: int = 500, retry_after: float | None = None) -> Behaviour:
         return cls("status", status=status, retry_after=retry_after)
+
+    @classmethod
+    def reply(cls, content: str, delay: float = 0.0) -> Behaviour:
+        """Answer with exactly `content` as the assistant message (free text or a JSON string)."""
+        return cls("content", content=content, delay=delay)
 
     @classmethod
     def slow(cls, seconds: float) -> Behaviour:
@@ -267,7 +273,10 @@ def _tokens(text: str) -> int:
 
 def _completion(body: dict[str, Any], behaviour: Behaviour) -> dict[str, Any]:
     messages = body.get("messages") or []
-    content = _answer_content(comment_from_messages(messages), behaviour.kind)
+    if behaviour.kind == "content":
+        content = behaviour.content
+    else:
+        content = _answer_content(comment_from_messages(messages), behaviour.kind)
     prompt_tokens = sum(_tokens(str(m.get("content") or "")) + 4 for m in messages) + 3
     completion_tokens = _tokens(content)
     return {
