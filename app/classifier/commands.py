@@ -34,7 +34,8 @@ def _corrected_rows() -> list[tuple[str, str]]:
 )
 def train_command(with_corrections: bool, force_activate: bool) -> None:
     """Treina uma versão desafiante e a promove só se vencer a ativa e passar nos limiares."""
-    from app.classifier.training import activate, train_challenger_and_maybe_promote
+    from app.classifier.store import activate
+    from app.classifier.training import train_challenger_and_maybe_promote
 
     extra = _corrected_rows() if with_corrections else []
     if with_corrections:
@@ -50,7 +51,7 @@ def train_command(with_corrections: bool, force_activate: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Saída em JSON.")
 def list_command(as_json: bool) -> None:
     """Lista as versões treinadas com suas métricas (a ativa marcada com *)."""
-    from app.classifier.training import list_versions
+    from app.classifier.store import list_versions
 
     versions = list_versions(_config())
     if as_json:
@@ -74,7 +75,7 @@ def list_command(as_json: bool) -> None:
 @click.argument("version")
 def activate_command(version: str) -> None:
     """Ativa VERSION (os processos em execução a carregam em até ~10 s)."""
-    from app.classifier.training import activate
+    from app.classifier.store import activate
 
     try:
         marker = activate(_config(), version)

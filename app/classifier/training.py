@@ -1,31 +1,24 @@
-"""Deterministic training, the versioned artifact store under MODEL_DIR, and challenger promotion (SPEC §2).
+"""Deterministic training, the first-start bootstrap and challenger promotion (SPEC §2); storage is in store.py.
 
-Layout: `MODEL_DIR/<version>/model.joblib` + `meta.json`, and `MODEL_DIR/active.json` naming the version every
-process serves (written atomically; running processes pick it up within ~10 s). Versions are
-`YYYYMMDDHHMMSS-<datahash8>`; nothing is ever deleted, so every version keeps its metrics.
 Training reads only `data/train/*.csv` (plus curator corrections when asked): never the eval or external sets.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import platform
-import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, overload
 
-import joblib
 import numpy as np
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
@@ -37,19 +30,19 @@ from sklearn.svm import SVC, LinearSVC
 
 from app.classifier import evals
 from app.classifier.base import CATEGORIES, normalize_category
-from app.classifier.local import (
-    ACTIVE_MARKER,
-    META_FILE,
+from app.classifier.calibration import TemperatureScaledLinear
+from app.classifier.embedder import embed_texts, get_embedder
+from app.classifier.features.featurizer import CommentFeaturizer
+from app.classifier.model import CommentModel, SecondOpinion, stack_features
+from app.classifier.store import (
     MODEL_FILE,
-    CommentFeaturizer,
-    CommentModel,
-    SecondOpinion,
-    TemperatureScaledLinear,
-    embed_texts,
-    get_embedder,
+    activate,
+    file_lock,
     load_model,
+    model_dir,
     read_active_version,
-    stack_features,
+    save_new_version,
+    update_meta,
 )
 from app.config import DATA_DIR, INSTANCE_DIR
 
@@ -266,7 +259,7 @@ def cached_embeddings(texts: Sequence[str], variant: str, cache_dir: Path | None
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"e5-{variant}.npz"
     keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
-    with _file_lock(cache_dir / f".e5-{variant}.lock"):
+    with file_lock(cache_dir / f".e5-{variant}.lock"):
         cache: dict[str, np.ndarray] = {}
         if path.is_file():
             with np.load(path) as data:
@@ -303,41 +296,6 @@ def model_metrics(
 # --------------------------------------------------------------------------------------------------------------
 # Artifact store
 # --------------------------------------------------------------------------------------------------------------
-
-
-def model_dir(config: dict[str, Any]) -> Path:
-    return Path(config["MODEL_DIR"])
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Inter-process exclusive lock on `path` (flock)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _store_lock(config: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
-    """Several gunicorn workers starting on a fresh clone must train only once."""
-    return _file_lock(model_dir(config) / ".lock")
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def train_model(
@@ -387,72 +345,9 @@ def train_model(
         "second_opinion": model.second_opinion is not None,
         "metrics": metrics,
     }
-    with _store_lock(config):
-        meta["version"] = _new_version_name(model_dir(config), created, digest)
-        _save_version(config, meta, model)
+    save_new_version(config, meta, model, digest)
     log.info("trained model %s on %d rows", meta["version"], len(rows))
     return meta
-
-
-def _new_version_name(folder: Path, created: datetime, digest: str) -> str:
-    base = f"{created:%Y%m%d%H%M%S}-{digest[:8]}"
-    name, n = base, 1
-    while (folder / name).exists():
-        n += 1
-        name = f"{base}-{n}"
-    return name
-
-
-def _save_version(config: dict[str, Any], meta: dict[str, Any], model: CommentModel) -> None:
-    """Write the artifact into a temp dir, then rename it into place: readers never see half a version."""
-    folder = model_dir(config)
-    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".{meta['version']}."))
-    try:
-        joblib.dump(model, tmp / MODEL_FILE, compress=3)
-        (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-        os.replace(tmp, folder / meta["version"])
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def read_meta(config: dict[str, Any], version: str) -> dict[str, Any]:
-    return json.loads((model_dir(config) / version / META_FILE).read_text(encoding="utf-8"))
-
-
-def _update_meta(config: dict[str, Any], version: str, **fields: Any) -> dict[str, Any]:
-    meta = read_meta(config, version)
-    meta.update(fields)
-    _write_json_atomic(model_dir(config) / version / META_FILE, meta)
-    return meta
-
-
-def list_versions(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every stored version's meta (oldest first), with an `active` flag."""
-    folder = model_dir(config)
-    if not folder.is_dir():
-        return []
-    active = read_active_version(folder)
-    out = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not (path / META_FILE).is_file():
-            continue
-        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-        meta["active"] = path.name == active
-        out.append(meta)
-    return out
-
-
-def activate(config: dict[str, Any], version: str) -> dict[str, Any]:
-    """Make `version` the active model (checked loadable first); running processes switch within ~10 s."""
-    folder = model_dir(config)
-    if not (folder / version / MODEL_FILE).is_file():
-        raise FileNotFoundError(f"unknown model version {version!r} in {folder}")
-    load_model(folder, version)  # never point every process at an artifact that does not load
-    marker = {"version": version, "activated_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    _write_json_atomic(folder / ACTIVE_MARKER, marker)
-    log.info("model version %s is now active", version)
-    return marker
 
 
 def _try_load(folder: Path, version: str | None) -> CommentModel | None:
@@ -481,7 +376,7 @@ def ensure_active_model(config: dict[str, Any], load: bool = False) -> str | tup
     model = _try_load(folder, version)
     if model is None:
         # Held for the whole training: the other workers wait, then load what the first one trained.
-        with _file_lock(folder / ".bootstrap.lock"):
+        with file_lock(folder / ".bootstrap.lock"):
             version = read_active_version(folder)
             model = _try_load(folder, version)
             if model is None:
@@ -534,7 +429,7 @@ def train_challenger_and_maybe_promote(
         else:
             decision["reason"] = "challenger misses thresholds: " + "; ".join(failures)
     decision["decided_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    _update_meta(config, version, promotion=decision)
+    update_meta(config, version, promotion=decision)
     return decision
 
 
