@@ -7,6 +7,7 @@ up a newly promoted version by itself (see `local.py`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, current_app
@@ -52,3 +53,12 @@ def get_classifier(provider: str | None = None) -> Classifier:
             if classifier is None:
                 classifier = _instances[key] = build_classifier(name, app.config)
     return classifier
+
+
+def classify_with_names(
+    classifier: Classifier, texts: Sequence[str], names: Sequence[Sequence[str]]
+) -> list[Classification]:
+    """classify_many(texts), passing each text's artist/album names to classifiers that mask them."""
+    if getattr(classifier, "accepts_names", False):
+        return classifier.classify_many(texts, names=names)  # type: ignore[call-arg]
+    return classifier.classify_many(texts)

@@ -49,12 +49,15 @@ def _flag(value: Any) -> bool:
 class LocalClassifier:
     """The `local` provider; thread-safe; checks `active.json` at most every `reload_interval` seconds.
 
-    `second_opinion` (config LOCAL_SECOND_OPINION, default off) blends the e5 model into low-confidence answers
-    synchronously: ~30% of comments at ~60/s makes a batch of 1,000 take seconds, so the HTTP path leaves it off
-    and refines low-confidence comments afterwards with `classify_many(texts, second_opinion=True)`.
+    `second_opinion` (config LOCAL_SECOND_OPINION, default off) blends the e5 model into every low-confidence
+    answer synchronously: ~30% of comments at ~60/s makes a batch of 1,000 take seconds. Off, a request whose
+    unsure comments number at most `sync_budget` (LOCAL_SYNC_SECOND_OPINION_MAX) still gets them refined inline
+    (a few hundred ms); larger batches stay on the fast path and are refined afterwards with
+    `classify_many(texts, second_opinion=True)`.
     """
 
     name = "local"
+    accepts_names = True  # classify_many(..., names=) masks the request's artist/album names
 
     def __init__(
         self,
@@ -63,11 +66,13 @@ class LocalClassifier:
         reload_interval: float = 10.0,
         second_opinion: bool = False,
         preloaded: tuple[str, CommentModel] | None = None,
+        sync_budget: int = 0,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.tag_extractor = tag_extractor
         self.reload_interval = reload_interval
         self.second_opinion = second_opinion
+        self.sync_budget = max(0, int(sync_budget))
         self._reload_lock = threading.Lock()
         self._last_check = time.monotonic()
         stamp = marker_stamp(self.model_dir)
@@ -87,6 +92,7 @@ class LocalClassifier:
             reload_interval=float(config.get("MODEL_RELOAD_SECONDS", 10.0)),
             second_opinion=_flag(config.get("LOCAL_SECOND_OPINION", os.environ.get("LOCAL_SECOND_OPINION", ""))),
             preloaded=ensure_active_model(config, load=True),
+            sync_budget=int(config.get("LOCAL_SYNC_SECOND_OPINION_MAX", 0) or 0),
         )
 
     @property
@@ -141,12 +147,20 @@ class LocalClassifier:
         finally:
             self._reload_lock.release()
 
-    def predict(self, texts: Sequence[str], second_opinion: bool | None = None) -> tuple[str, np.ndarray, np.ndarray]:
+    def predict(
+        self,
+        texts: Sequence[str],
+        second_opinion: bool | None = None,
+        names: Sequence[Sequence[str]] | None = None,
+    ) -> tuple[str, np.ndarray, np.ndarray]:
         """(version, probabilities in CATEGORIES order, refined mask), one model version for the whole batch."""
         self.maybe_reload()
         loaded = self._loaded
         use = self.second_opinion if second_opinion is None else second_opinion
-        probs, refined = loaded.model.predict(texts, second_opinion=use)
+        budget = None
+        if second_opinion is None and not use and self.sync_budget:
+            use, budget = True, self.sync_budget
+        probs, refined = loaded.model.predict(texts, second_opinion=use, names=names, max_refined=budget)
         return loaded.version, probs, refined
 
     def predict_proba(self, texts: Sequence[str], second_opinion: bool | None = None) -> tuple[str, np.ndarray]:
@@ -154,12 +168,17 @@ class LocalClassifier:
         version, probs, _ = self.predict(texts, second_opinion)
         return version, probs
 
-    def classify_many(self, texts: Sequence[str], second_opinion: bool | None = None) -> list[Classification]:
-        """Classify a batch; one result per text, in input order."""
+    def classify_many(
+        self,
+        texts: Sequence[str],
+        second_opinion: bool | None = None,
+        names: Sequence[Sequence[str]] | None = None,
+    ) -> list[Classification]:
+        """Classify a batch; one result per text, in input order. `names`: per text, the artist/album names."""
         texts = [t if isinstance(t, str) else str(t) for t in texts]
         if not texts:
             return []
-        version, probs, refined = self.predict(texts, second_opinion)
+        version, probs, refined = self.predict(texts, second_opinion, names)
         best = probs.argmax(axis=1)
         top = probs[np.arange(len(texts)), best]
         tags = self._tags(texts)

@@ -70,18 +70,29 @@ class CommentModel:
     params: dict[str, Any] = field(default_factory=dict)
     second_opinion: SecondOpinion | None = None
 
-    def predict(self, texts: Sequence[str], second_opinion: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (n, 5) in `categories` order, mask of rows the second opinion changed the blend of)."""
+    def predict(
+        self,
+        texts: Sequence[str],
+        second_opinion: bool = False,
+        names: Sequence[Sequence[str]] | None = None,
+        max_refined: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (n, 5) in `categories` order, mask of rows the second opinion changed the blend of).
+
+        `names`: per text, the request's artist/album names (masked when the featurizer masks names).
+        `max_refined`: consult the second opinion only when at most this many rows are unsure (a latency budget:
+        a small request gets the better answer now, a large batch stays on the fast path).
+        """
         texts = list(texts)
         refined = np.zeros(len(texts), dtype=bool)
         if not texts:
             return np.zeros((0, len(self.categories))), refined
-        X, rules = self.featurizer.transform_with_rules(texts)
+        X, rules = self.featurizer.transform_with_rules(texts, names)
         probs = _ordered(self.classifier, self.classifier.predict_proba(X), self.categories)
         overridden = np.fromiter((spam_override_from_features(row) for row in rules), dtype=bool, count=len(texts))
         if second_opinion and self.second_opinion is not None:
             low = np.flatnonzero((probs.max(axis=1) < self.second_opinion.below) & ~overridden)
-            if len(low):
+            if len(low) and (max_refined is None or len(low) <= max_refined):
                 other = self.second_opinion.predict_proba([texts[i] for i in low], self.categories)
                 if other is not None:
                     probs[low] = self.second_opinion.combine(probs[low], other, self.categories)
@@ -97,6 +108,8 @@ class CommentModel:
                 probs[i, self.categories.index(category)] = EMOJI_OVERRIDE_CONFIDENCE
         return probs, refined
 
-    def predict_proba(self, texts: Sequence[str], second_opinion: bool = False) -> np.ndarray:
+    def predict_proba(
+        self, texts: Sequence[str], second_opinion: bool = False, names: Sequence[Sequence[str]] | None = None
+    ) -> np.ndarray:
         """Probabilities (n, 5) in `categories` order, override rules applied."""
-        return self.predict(texts, second_opinion)[0]
+        return self.predict(texts, second_opinion, names)[0]

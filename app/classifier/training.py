@@ -320,6 +320,8 @@ def train_model(
     metrics: dict[str, Any] = {}
     eval_file = evals.eval_path(config)
     sets = [("eval", eval_file)] if eval_file.is_file() else []
+    if evals.outside_path(config).is_file():
+        sets.append((evals.OUTSIDE_SET, evals.outside_path(config)))
     ext = evals.external_dir(config)
     sets += [(f"external:{path.stem}", path) for path in (sorted(ext.glob("*.csv")) if ext.is_dir() else [])]
     for name, path in sets:

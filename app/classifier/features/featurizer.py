@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from app.classifier.features.names import mask_many
 from app.classifier.features.rules import _IDX, RULE_FEATURE_NAMES, rule_features
 from app.classifier.features.tfidf import HashedTfidf
 from app.classifier.normalize import normalize_many
@@ -29,6 +30,7 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         rule_weight: float = 1.0,
         char_analyzer: str = "char_wb",
         rule_exclude: tuple[str, ...] = (),
+        mask_names: bool = False,
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
@@ -40,9 +42,16 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         self.rule_weight = rule_weight
         self.char_analyzer = char_analyzer
         self.rule_exclude = rule_exclude
+        self.mask_names = mask_names
+
+    def _normalized(self, texts: list[str], names: Sequence[Sequence[str]] | None) -> list[str]:
+        # Artifacts pickled before masking existed have no `mask_names` attribute: they never masked.
+        if getattr(self, "mask_names", False):
+            return normalize_many(mask_many(texts, names))
+        return normalize_many(texts)
 
     def fit(self, texts: Sequence[str], y: Any = None) -> CommentFeaturizer:
-        norms = normalize_many(list(texts))
+        norms = self._normalized(list(texts), None)
         self.rule_names_ = tuple(n for n in RULE_FEATURE_NAMES if n not in set(self.rule_exclude))
         self.vectorizers_ = []
         if self.use_word:
@@ -55,10 +64,13 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.transform_with_rules(texts)[0]
 
-    def transform_with_rules(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
-        """The feature matrix and the raw rule-feature rows (the override rules read them)."""
+    def transform_with_rules(
+        self, texts: Sequence[str], names: Sequence[Sequence[str]] | None = None
+    ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The feature matrix and the raw rule-feature rows (the override rules read them); `names` per text are
+        the request's artist/album fields, masked like inner capitalised words when the model masks names."""
         texts = list(texts)
-        norms = normalize_many(texts)
+        norms = self._normalized(texts, names)
         rules = np.asarray([rule_features(r, n) for r, n in zip(texts, norms, strict=True)], dtype=np.float32)
         rules = rules.reshape(len(texts), len(RULE_FEATURE_NAMES))
         blocks = [v.transform(norms) for v in self.vectorizers_]

@@ -88,6 +88,8 @@ def ngram_hashes(docs: Sequence[str], kind: str, ngram_range: tuple[int, int]) -
             ok = sep[n : n + count] == sep[:count]
             if kind == "char_wb" and n > 2:
                 ok &= spaces[n - 1 : n - 1 + count] == spaces[1 : 1 + count]  # spaces only at the window's ends
+            elif kind == "char_wb" and n == 2:
+                ok &= spaces[2 : 2 + count] - spaces[:count] < 2  # "  " is the padding of an empty doc, no word
             left = np.flatnonzero(ok)
             right = left + n
             doc_parts.append(sep[left] - 1)
@@ -115,6 +117,9 @@ class HashedTfidf(BaseEstimator):
         return list(docs)
 
     def fit(self, docs: Sequence[str], y: Any = None) -> HashedTfidf:
+        if self.kind != "word" and self.ngram_range[0] < 2:
+            # sklearn's char_wb counts each word's padding spaces as 1-grams; single chars carry nothing here.
+            raise ValueError("character n-grams start at 2")
         docs = self._prepare(docs)
         doc_idx, hashes = ngram_hashes(docs, self.kind, tuple(self.ngram_range))
         order = np.lexsort((doc_idx, hashes))
