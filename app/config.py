@@ -115,8 +115,8 @@ class Settings(BaseSettings):
 
     # --- Classifier v2 (issue 10) ---
     # With LOCAL_SECOND_OPINION off, a request with at most this many unsure comments still gets the e5 second
-    # opinion inline (~17 ms per unsure comment); bigger batches stay on the fast path (0 = never inline).
-    LOCAL_SYNC_SECOND_OPINION_MAX: int = Field(24, ge=0)
+    # opinion inline (~17 ms per unsure comment, ~1 s at most); bigger batches stay on the fast path (0 = never inline).
+    LOCAL_SYNC_SECOND_OPINION_MAX: int = Field(64, ge=0)
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
