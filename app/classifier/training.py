@@ -186,7 +186,9 @@ def fit_model(
     p = _merge_params(params)
     texts = [t for t, _ in rows]
     labels = [c for _, c in rows]
+    started = time.monotonic()
     pipe = make_estimator(p).fit(texts, labels)
+    log.info("fast path fitted on %d rows in %.1f s", len(texts), time.monotonic() - started)
     second = None
     so = p["second_opinion"]
     # The e5 part is cross-validated twice (calibration, stacking): it needs a few rows of every class.
@@ -220,7 +222,10 @@ def _fit_second_opinion(texts: list[str], labels: list[str], emb: np.ndarray, p:
         e5_oof = np.zeros((len(texts), len(CATEGORIES)))
         lin_params = {**p, "second_opinion": {**so, "enabled": False}}
         folds = StratifiedKFold(n_splits=p["calibration_folds"], shuffle=True, random_state=SEED + 1)
-        for tr, te in folds.split(np.zeros(len(y)), y):
+        started = time.monotonic()
+        for k, (tr, te) in enumerate(folds.split(np.zeros(len(y)), y), start=1):
+            elapsed = time.monotonic() - started
+            log.info("second opinion: stacking fold %d/%d (%.0f s so far)", k, folds.get_n_splits(), elapsed)
             pipe = make_estimator(lin_params).fit([texts[i] for i in tr], y[tr])
             linear_oof[te] = _reorder(pipe, pipe.predict_proba([texts[i] for i in te]))
             e5 = _e5_classifier(so["C"]).fit(emb[tr], y[tr])
@@ -303,6 +308,7 @@ def train_model(
     ext = evals.external_dir(config)
     sets += [(f"external:{path.stem}", path) for path in (sorted(ext.glob("*.csv")) if ext.is_dir() else [])]
     for name, path in sets:
+        log.info("scoring the new model on %s", name)
         rows_ = evals.load_labelled_csv(path)
         metrics[name] = model_metrics(model, rows_, review_threshold)
         if model.second_opinion is not None:
