@@ -114,8 +114,9 @@ class Settings(BaseSettings):
     # --- Mail, weekly summary and insights (issue 9) ---
 
     # --- Classifier v2 (issue 10) ---
-    # With LOCAL_SECOND_OPINION off, a request with at most this many unsure comments still gets the e5 second
-    # opinion inline (~17 ms per unsure comment, ~1 s at most); bigger batches stay on the fast path (0 = never inline).
+    # No broker (the embedded default) and LOCAL_SECOND_OPINION off: a request with at most this many unsure
+    # comments still gets the e5 second opinion inline (~17 ms each, ~1 s at most); bigger batches stay on the fast
+    # path. With a broker the worker refines them instead. 0 = never inline.
     LOCAL_SYNC_SECOND_OPINION_MAX: int = Field(64, ge=0)
 
 

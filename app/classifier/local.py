@@ -50,10 +50,10 @@ class LocalClassifier:
     """The `local` provider; thread-safe; checks `active.json` at most every `reload_interval` seconds.
 
     `second_opinion` (config LOCAL_SECOND_OPINION, default off) blends the e5 model into every low-confidence
-    answer synchronously: ~30% of comments at ~60/s makes a batch of 1,000 take seconds. Off, a request whose
-    unsure comments number at most `sync_budget` (LOCAL_SYNC_SECOND_OPINION_MAX) still gets them refined inline
-    (a few hundred ms); larger batches stay on the fast path and are refined afterwards with
-    `classify_many(texts, second_opinion=True)`.
+    answer synchronously: ~30% of comments at ~60/s makes a batch of 1,000 take seconds. Off, and with no broker
+    to refine afterwards (the embedded `make run`), a request whose unsure comments number at most `sync_budget`
+    (LOCAL_SYNC_SECOND_OPINION_MAX) still gets them refined inline (up to ~1 s); larger batches stay on the fast
+    path. With a broker, a worker refines unsure answers with `classify_many(texts, second_opinion=True)`.
     """
 
     name = "local"
@@ -92,7 +92,8 @@ class LocalClassifier:
             reload_interval=float(config.get("MODEL_RELOAD_SECONDS", 10.0)),
             second_opinion=_flag(config.get("LOCAL_SECOND_OPINION", os.environ.get("LOCAL_SECOND_OPINION", ""))),
             preloaded=ensure_active_model(config, load=True),
-            sync_budget=int(config.get("LOCAL_SYNC_SECOND_OPINION_MAX", 0) or 0),
+            # Only without a broker: with one, the fast path answers and a worker refines right after.
+            sync_budget=0 if config.get("CELERY_BROKER_URL") else int(config.get("LOCAL_SYNC_SECOND_OPINION_MAX") or 0),
         )
 
     @property

