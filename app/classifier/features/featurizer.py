@@ -9,10 +9,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from app.classifier.features.names import mask_many
+from app.classifier.features.names import frequent_words, mask_many
 from app.classifier.features.rules import _IDX, RULE_FEATURE_NAMES, rule_features
 from app.classifier.features.tfidf import HashedTfidf
 from app.classifier.normalize import normalize_many
+
+# A capitalised word seen in at least this many training rows is vocabulary, not an unknown title.
+_KNOWN_MIN_DF = 3
 
 
 class CommentFeaturizer(TransformerMixin, BaseEstimator):
@@ -30,7 +33,7 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         rule_weight: float = 1.0,
         char_analyzer: str = "char_wb",
         rule_exclude: tuple[str, ...] = (),
-        mask_names: bool = False,
+        mask_names: bool | str = False,
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
@@ -46,12 +49,17 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
 
     def _normalized(self, texts: list[str], names: Sequence[Sequence[str]] | None) -> list[str]:
         # Artifacts pickled before masking existed have no `mask_names` attribute: they never masked.
-        if getattr(self, "mask_names", False):
-            return normalize_many(mask_many(texts, names))
-        return normalize_many(texts)
+        mode = getattr(self, "mask_names", False)
+        if not mode:
+            return normalize_many(texts)
+        known = self.known_words_ if mode == "unknown" else None
+        return normalize_many(mask_many(texts, names, known))
 
     def fit(self, texts: Sequence[str], y: Any = None) -> CommentFeaturizer:
-        norms = self._normalized(list(texts), None)
+        """`mask_names`: False, True (every inner capitalised word) or "unknown" (those rare in the training data)."""
+        texts = list(texts)
+        self.known_words_ = frequent_words(texts, _KNOWN_MIN_DF) if self.mask_names == "unknown" else frozenset()
+        norms = self._normalized(texts, None)
         self.rule_names_ = tuple(n for n in RULE_FEATURE_NAMES if n not in set(self.rule_exclude))
         self.vectorizers_ = []
         if self.use_word:
