@@ -8,19 +8,18 @@ the seed is the same model as one trained from freshly computed vectors.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from app.classifier.embedder import embed_texts, get_embedder
+from app.classifier.store import file_lock
 from app.config import DATA_DIR
 
 log = logging.getLogger(__name__)
@@ -69,17 +68,6 @@ def _write(path: Path, entries: dict[int, tuple[np.ndarray, np.float32]]) -> Non
     os.replace(tmp, path)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def embed_with_progress(texts: Sequence[str], variant: str) -> np.ndarray | None:
     """embed_texts() in chunks, with a log line every few seconds (count, rate, time left)."""
     out: list[np.ndarray] = []
@@ -109,7 +97,7 @@ def cached_embeddings(texts: Sequence[str], variant: str, cache_dir: Path | None
         vectors = embed_with_progress(list(texts), variant)
         return None if vectors is None else dequantize(*quantize(vectors))
     path = cache_dir / f"e5-{variant}.npz"
-    with _locked(cache_dir / f".e5-{variant}.lock"):
+    with file_lock(cache_dir / f".e5-{variant}.lock"):
         entries = {**_read(SEED_DIR / f"e5-{variant}.npz"), **_read(path)}
         missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in entries}.items())
         if missing:

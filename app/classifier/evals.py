@@ -344,24 +344,23 @@ def _run(
             result["llm"] = meter.delta(before, meter.snapshot(), len(rows))
         return result
 
+    def score(name: str, path: Path, shown: str, limits_key: str) -> None:
+        rows = load_labelled_csv(path)
+        report["sets"][name] = {"file": shown, **evaluate(rows)}
+        if fast_path:
+            report["sets"][name]["fast_path"] = fast_path.summary(rows, review_threshold)
+        failures.extend(check_thresholds(report["sets"][name], limits.get(limits_key, {}), name))
+
     project = eval_path(config)
     if project.is_file():
-        rows = load_labelled_csv(project)
-        report["sets"][PROJECT_SET] = {"file": _display(project), **evaluate(rows)}
-        if fast_path:
-            report["sets"][PROJECT_SET]["fast_path"] = fast_path.summary(rows, review_threshold)
-        failures += check_thresholds(report["sets"][PROJECT_SET], limits.get(PROJECT_SET, {}), PROJECT_SET)
+        score(PROJECT_SET, project, _display(project), PROJECT_SET)
     else:
         report["skipped"].append(f"project eval set not found: {_display(project)}")
         failures.append(f"{PROJECT_SET}: eval set missing ({_display(project)})")
 
     outside = outside_path(config)
     if outside.is_file():
-        rows = load_labelled_csv(outside)
-        report["sets"][OUTSIDE_SET] = {"file": _display(outside), **evaluate(rows)}
-        if fast_path:
-            report["sets"][OUTSIDE_SET]["fast_path"] = fast_path.summary(rows, review_threshold)
-        failures += check_thresholds(report["sets"][OUTSIDE_SET], limits.get(OUTSIDE_SET, {}), OUTSIDE_SET)
+        score(OUTSIDE_SET, outside, _display(outside), OUTSIDE_SET)
 
     ext = external_dir(config)
     csvs = sorted(ext.glob("*.csv")) if ext.is_dir() else []
@@ -370,12 +369,7 @@ def _run(
         report["skipped"].append(msg)
         echo(msg)
     for path in csvs:
-        name = f"{EXTERNAL_SET}:{path.stem}"
-        rows = load_labelled_csv(path)
-        report["sets"][name] = {"file": str(path), **evaluate(rows)}
-        if fast_path:
-            report["sets"][name]["fast_path"] = fast_path.summary(rows, review_threshold)
-        failures += check_thresholds(report["sets"][name], limits.get(EXTERNAL_SET, {}), name)
+        score(f"{EXTERNAL_SET}:{path.stem}", path, str(path), EXTERNAL_SET)
 
     if meter and run_start:
         evaluated = sum(s["n"] for s in report["sets"].values())
