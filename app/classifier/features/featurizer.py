@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from app.classifier.features.names import frequent_words, mask_many
 from app.classifier.features.rules import _IDX, RULE_FEATURE_NAMES, rule_features
 from app.classifier.features.tfidf import HashedTfidf
+from app.classifier.features.wordvec import WordVectors
 from app.classifier.normalize import normalize_many
 
 # A capitalised word seen in at least this many training rows is vocabulary, not an unknown title.
@@ -34,6 +35,7 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         char_analyzer: str = "char_wb",
         rule_exclude: tuple[str, ...] = (),
         mask_names: bool | str = False,
+        word_vectors_weight: float = 0.0,
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
@@ -46,6 +48,7 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         self.char_analyzer = char_analyzer
         self.rule_exclude = rule_exclude
         self.mask_names = mask_names
+        self.word_vectors_weight = word_vectors_weight
 
     def _normalized(self, texts: list[str], names: Sequence[Sequence[str]] | None) -> list[str]:
         # Artifacts pickled before masking existed have no `mask_names` attribute: they never masked.
@@ -67,6 +70,8 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         if self.use_char:
             chars = HashedTfidf(self.char_analyzer, self.char_ngram_range, self.char_min_df)
             self.vectorizers_.append(chars.fit(norms))
+        # The distilled e5 word table (features/wordvec.py), copied into the artifact so it serves on its own.
+        self.word_vectors_ = WordVectors.load() if self.word_vectors_weight > 0 else None
         return self
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -82,6 +87,9 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         rules = np.asarray([rule_features(r, n) for r, n in zip(texts, norms, strict=True)], dtype=np.float32)
         rules = rules.reshape(len(texts), len(RULE_FEATURE_NAMES))
         blocks = [v.transform(norms) for v in self.vectorizers_]
+        word_vectors = getattr(self, "word_vectors_", None)  # absent from artifacts older than the table
+        if word_vectors is not None:
+            blocks.append(sp.csr_matrix(word_vectors.transform(norms) * self.word_vectors_weight))
         if self.use_rules:
             blocks.append(sp.csr_matrix(self._as_fitted(rules) * self.rule_weight))
         return sp.hstack(blocks, format="csr", dtype=np.float32), rules
