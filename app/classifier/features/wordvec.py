@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from app.classifier.features.tfidf import ngram_hashes
 from app.config import DATA_DIR
 
 TABLE_FILE = DATA_DIR / "embeddings" / "words-e5.npz"
@@ -27,9 +28,13 @@ class WordVectors:
     """word (normalised) -> row of a (V, d) table, with a weight per word."""
 
     def __init__(self, words: Sequence[str], table: np.ndarray, weights: np.ndarray) -> None:
-        self.index = {w: i for i, w in enumerate(words)}
+        self.words = list(words)
         self.table = np.ascontiguousarray(table, dtype=np.float32)
         self.weights = np.asarray(weights, dtype=np.float32)
+        # Words are found by the same vectorised 64-bit hashes as the n-gram features (no Python loop per token).
+        _, hashes = ngram_hashes(self.words, "word", (1, 1))
+        self._order = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[self._order]
 
     @classmethod
     def load(cls, path: Path = TABLE_FILE) -> WordVectors:
@@ -39,17 +44,14 @@ class WordVectors:
 
     def transform(self, norms: Sequence[str]) -> np.ndarray:
         """(n, d) L2-normalised weighted mean of the known words of each normalised text (zeros when none)."""
-        rows: list[int] = []
-        cols: list[int] = []
-        get = self.index.get
-        for r, text in enumerate(norms):
-            for tok in text.split():
-                j = get(tok)
-                if j is not None:
-                    rows.append(r)
-                    cols.append(j)
-        weights = self.weights[np.asarray(cols, dtype=np.int64)] if cols else np.zeros(0, dtype=np.float32)
-        bag = sp.csr_matrix((weights, (rows, cols)), shape=(len(norms), len(self.table)), dtype=np.float32)
+        doc_idx, hashes = ngram_hashes(list(norms), "word", (1, 1))
+        pos = np.searchsorted(self._hashes, hashes)
+        pos[pos == len(self._hashes)] = 0
+        hit = self._hashes[pos] == hashes
+        rows = self._order[pos[hit]]
+        bag = sp.csr_matrix(
+            (self.weights[rows], (doc_idx[hit], rows)), shape=(len(norms), len(self.table)), dtype=np.float32
+        )
         out = np.asarray(bag @ self.table, dtype=np.float32)
         norm = np.linalg.norm(out, axis=1, keepdims=True)
         norm[norm == 0] = 1.0
