@@ -42,6 +42,11 @@ class _Loaded:
     marker_stamp: tuple[int, int]
 
 
+def _has_broker(config: dict[str, Any]) -> bool:
+    """With a broker a worker refines unsure answers right after; without one (eager tasks) nothing would."""
+    return bool(config.get("CELERY_BROKER_URL") or config.get("REDIS_URL"))  # the same rule as app/tasks
+
+
 def _flag(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on", "sync")
 
@@ -92,8 +97,7 @@ class LocalClassifier:
             reload_interval=float(config.get("MODEL_RELOAD_SECONDS", 10.0)),
             second_opinion=_flag(config.get("LOCAL_SECOND_OPINION", os.environ.get("LOCAL_SECOND_OPINION", ""))),
             preloaded=ensure_active_model(config, load=True),
-            # Only without a broker: with one, the fast path answers and a worker refines right after.
-            sync_budget=0 if config.get("CELERY_BROKER_URL") else int(config.get("LOCAL_SYNC_SECOND_OPINION_MAX") or 0),
+            sync_budget=0 if _has_broker(config) else int(config.get("LOCAL_SYNC_SECOND_OPINION_MAX") or 0),
         )
 
     @property
