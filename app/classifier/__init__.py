@@ -33,7 +33,9 @@ def build_classifier(provider: str, config: dict[str, Any]) -> Classifier:
     if provider == "local":
         from app.classifier.local import LocalClassifier
 
-        return LocalClassifier.from_config(config)
+        # The local answer is final here, so small requests may wait for e5; under openai/hibrido the LLM is the
+        # second opinion and the local model stays the fast path.
+        return LocalClassifier.from_config(config, inline_second_opinion=True)
     if provider in ("openai", "hibrido"):
         from app.classifier.llm import build_llm_classifier
 

@@ -89,15 +89,20 @@ class LocalClassifier:
         self._loaded = _Loaded(preloaded[0], preloaded[1], stamp)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> LocalClassifier:
-        """Load the active model under MODEL_DIR, training and activating one first when there is none."""
+    def from_config(cls, config: dict[str, Any], inline_second_opinion: bool = False) -> LocalClassifier:
+        """Load the active model under MODEL_DIR, training and activating one first when there is none.
+
+        `inline_second_opinion`: this classifier gives the final answer (the `local` provider), so without a broker
+        small requests get the e5 second opinion inline (LOCAL_SYNC_SECOND_OPINION_MAX).
+        """
+        budget = int(config.get("LOCAL_SYNC_SECOND_OPINION_MAX") or 0)
         return cls(
             Path(config["MODEL_DIR"]),
             tag_extractor=_load_tag_extractor(config),
             reload_interval=float(config.get("MODEL_RELOAD_SECONDS", 10.0)),
             second_opinion=_flag(config.get("LOCAL_SECOND_OPINION", os.environ.get("LOCAL_SECOND_OPINION", ""))),
             preloaded=ensure_active_model(config, load=True),
-            sync_budget=0 if _has_broker(config) else int(config.get("LOCAL_SYNC_SECOND_OPINION_MAX") or 0),
+            sync_budget=budget if inline_second_opinion and not _has_broker(config) else 0,
         )
 
     @property

