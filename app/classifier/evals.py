@@ -33,7 +33,12 @@ from app.config import DATA_DIR, ROOT_DIR
 REPORT_DIR = ROOT_DIR / "reports"
 THRESHOLDS_FILE = DATA_DIR / "eval_thresholds.yaml"
 PROJECT_SET = "project"
+# Outside-style comments written for this project by a different hand than the training rows (data/README.md).
+OUTSIDE_SET = "outside"
+OUTSIDE_FILE = "fora_do_projeto.csv"
 EXTERNAL_SET = "external"
+# Answers at or above this confidence are the ones a curator never reviews: their accuracy is reported per set.
+HIGH_CONFIDENCE = 0.8
 WORST_N = 25
 THROUGHPUT_BATCH = 64
 
@@ -58,6 +63,11 @@ def _setting(config: dict[str, Any], key: str) -> str | None:
 
 def eval_path(config: dict[str, Any]) -> Path:
     return Path(_setting(config, "EVAL_DATA_PATH") or DATA_DIR / "eval" / "eval.csv")
+
+
+def outside_path(config: dict[str, Any]) -> Path:
+    """The outside-style eval file next to the project eval set."""
+    return eval_path(config).parent / OUTSIDE_FILE
 
 
 def external_dir(config: dict[str, Any]) -> Path:
@@ -128,6 +138,7 @@ def classification_metrics(
     for t, p in zip(y_true, y_pred, strict=True):
         confusion[t][p] += 1
     above = [c for c, conf in zip(correct, confidence, strict=True) if conf >= review_threshold]
+    high = [c for c, conf in zip(correct, confidence, strict=True) if conf >= HIGH_CONFIDENCE]
     return {
         "n": n,
         "accuracy": round(sum(correct) / n, 4) if n else 0.0,
@@ -146,6 +157,9 @@ def classification_metrics(
             else None,
             "mean_confidence": round(sum(confidence) / n, 4) if n else 0.0,
             "expected_calibration_error": round(expected_calibration_error(correct, confidence), 4),
+            "high_confidence": HIGH_CONFIDENCE,
+            "share_high_confidence": round(len(high) / n, 4) if n else 0.0,
+            "accuracy_high_confidence": round(sum(high) / len(high), 4) if high else None,
         },
     }
 
@@ -330,16 +344,23 @@ def _run(
             result["llm"] = meter.delta(before, meter.snapshot(), len(rows))
         return result
 
+    def score(name: str, path: Path, shown: str, limits_key: str) -> None:
+        rows = load_labelled_csv(path)
+        report["sets"][name] = {"file": shown, **evaluate(rows)}
+        if fast_path:
+            report["sets"][name]["fast_path"] = fast_path.summary(rows, review_threshold)
+        failures.extend(check_thresholds(report["sets"][name], limits.get(limits_key, {}), name))
+
     project = eval_path(config)
     if project.is_file():
-        rows = load_labelled_csv(project)
-        report["sets"][PROJECT_SET] = {"file": _display(project), **evaluate(rows)}
-        if fast_path:
-            report["sets"][PROJECT_SET]["fast_path"] = fast_path.summary(rows, review_threshold)
-        failures += check_thresholds(report["sets"][PROJECT_SET], limits.get(PROJECT_SET, {}), PROJECT_SET)
+        score(PROJECT_SET, project, _display(project), PROJECT_SET)
     else:
         report["skipped"].append(f"project eval set not found: {_display(project)}")
         failures.append(f"{PROJECT_SET}: eval set missing ({_display(project)})")
+
+    outside = outside_path(config)
+    if outside.is_file():
+        score(OUTSIDE_SET, outside, _display(outside), OUTSIDE_SET)
 
     ext = external_dir(config)
     csvs = sorted(ext.glob("*.csv")) if ext.is_dir() else []
@@ -348,12 +369,7 @@ def _run(
         report["skipped"].append(msg)
         echo(msg)
     for path in csvs:
-        name = f"{EXTERNAL_SET}:{path.stem}"
-        rows = load_labelled_csv(path)
-        report["sets"][name] = {"file": str(path), **evaluate(rows)}
-        if fast_path:
-            report["sets"][name]["fast_path"] = fast_path.summary(rows, review_threshold)
-        failures += check_thresholds(report["sets"][name], limits.get(EXTERNAL_SET, {}), name)
+        score(f"{EXTERNAL_SET}:{path.stem}", path, str(path), EXTERNAL_SET)
 
     if meter and run_start:
         evaluated = sum(s["n"] for s in report["sets"].values())
@@ -555,9 +571,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         "## Summary",
         "",
-        "| set | n | accuracy | macro-F1 | tag P | tag R | conf ≥ thr share | acc ≥ thr | ECE |"
-        " comments/s | p50 batch ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| set | n | accuracy | macro-F1 | tag P | tag R | conf ≥ thr share | acc ≥ thr | conf ≥ 0.8 share |"
+        " acc ≥ 0.8 | ECE | comments/s | p50 batch ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in report["sets"].items():
         cal, tags, thr = s["calibration"], s["tags"], s["throughput"]
@@ -566,6 +582,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {s['n']} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | {tag_p} | {tag_r} | "
             f"{cal['share_above_threshold']:.4f} | {cal['accuracy_above_threshold']:.4f} | "
+            f"{cal.get('share_high_confidence', '—')} | {cal.get('accuracy_high_confidence', '—')} | "
             f"{cal['expected_calibration_error']:.4f} | {thr['comments_per_second']} | "
             f"{thr['p50_batch_latency_ms']} |"
         )
@@ -574,8 +591,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             "Linear fast path alone (no second opinion):",
             "",
-            "| set | accuracy | macro-F1 | " + " | ".join(f"{c} F1" for c in CATEGORIES) + " | comments/s |",
-            "|---" * (4 + len(CATEGORIES)) + "|",
+            "| set | accuracy | macro-F1 | "
+            + " | ".join(f"{c} F1" for c in CATEGORIES)
+            + " | acc ≥ 0.8 | ECE | comments/s |",
+            "|---" * (6 + len(CATEGORIES)) + "|",
         ]
         for name, s in report["sets"].items():
             fp = s.get("fast_path")
@@ -583,7 +602,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                 lines.append(
                     f"| {name} | {fp['accuracy']:.4f} | {fp['macro_f1']:.4f} | "
                     + " | ".join(f"{fp['per_class_f1'][c]:.4f}" for c in CATEGORIES)
-                    + f" | {fp['comments_per_second']} |"
+                    + f" | {fp['calibration'].get('accuracy_high_confidence')} |"
+                    + f" {fp['calibration']['expected_calibration_error']:.4f} | {fp['comments_per_second']} |"
                 )
     lines += _llm_markdown(report)
     for name, s in report["sets"].items():
@@ -700,8 +720,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             + " ".join(f"{c}:F1={pc[c]['f1']:.4f}" for c in CATEGORIES)
             + f" SPAM:P={pc['SPAM']['precision']:.4f},R={pc['SPAM']['recall']:.4f}{tag_part}"
             + f" | conf>={s['calibration']['review_threshold']}: share={s['calibration']['share_above_threshold']:.4f}"
-            f" acc={s['calibration']['accuracy_above_threshold']:.4f} | {s['throughput']['comments_per_second']}"
-            " comments/s"
+            f" acc={s['calibration']['accuracy_above_threshold']:.4f}"
+            f" | conf>=0.8: share={s['calibration'].get('share_high_confidence')}"
+            f" acc={s['calibration'].get('accuracy_high_confidence')}"
+            f" | ECE={s['calibration']['expected_calibration_error']:.4f}"
+            f" | {s['throughput']['comments_per_second']} comments/s"
         )
         if s.get("llm"):
             u = s["llm"]

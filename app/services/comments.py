@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Table, delete, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from app.classifier import Classifier, get_classifier
+from app.classifier import Classifier, classify_with_names, get_classifier
 from app.classifier.taxonomy import known_codes
 from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from app.extensions import db
@@ -84,7 +84,8 @@ def _ingest_once(items: Sequence[CommentIn], classifier: Classifier) -> IngestRe
 def _store_new(
     new: list[tuple[uuid.UUID, CommentIn]], classifier: Classifier
 ) -> tuple[dict[uuid.UUID, dict[str, Any]], list[uuid.UUID]]:
-    results = classifier.classify_many([item.texto for _, item in new])
+    names = [tuple(n for n in (item.artista, item.album) if n) for _, item in new]
+    results = classify_with_names(classifier, [item.texto for _, item in new], names)
     if len(results) != len(new):
         raise RuntimeError("classifier returned a different number of results")
     refine_candidates = getattr(classifier, "refine_candidates", None)

