@@ -80,11 +80,15 @@ def feed_response(feed: Feed, *, bom: bool = False, negotiated: bool = False, fi
     body, etag = feed.body, feed.etag
     if bom:
         body, etag = UTF8_BOM + body, etag[:-1] + '-bom"'
+    # A copy past its validity ("atrasado") or computed directly ("direto") must not be cached downstream. One
+    # second is held back from max-age because the edge's micro-cache may hand this header out a second later.
+    max_age = max(0, feed.max_age() - 1) if feed.source == "cache" else 0
     headers = {
         "ETag": etag,
         "Last-Modified": http_date(feed.generated_at),
-        # The last good copy past its validity, or a direct computation, must not be cached downstream for long.
-        "Cache-Control": f"public, max-age={feed.max_age() if feed.source == 'cache' else 0}",
+        "Cache-Control": f"public, max-age={max_age}",
+        # NGINX's micro-cache (nginx/templates/alumusic.d/report_cache.inc) keeps a copy at most this long.
+        "X-Accel-Expires": "1" if max_age >= 1 else "0",
         "X-Relatorio-Fonte": feed.source,
         "X-Relatorio-Gerado-Em": feed.generated_at.isoformat().replace("+00:00", "Z"),
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
