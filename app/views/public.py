@@ -106,6 +106,25 @@ def feed_response(feed: Feed, *, bom: bool = False, negotiated: bool = False, fi
     return Response(body, status=200, headers=headers, content_type=feed.content_type)
 
 
+def preferred_type(offers: tuple[str, ...]) -> str:
+    """The offer the Accept header prefers (media-type parameters such as `; charset=utf-8` ignored, the most
+    specific range deciding each offer's quality, ties in offer order); the first offer when nothing matches."""
+    ranges = []
+    for value, quality in request.accept_mimetypes:
+        base = value.split(";", 1)[0].strip().lower()
+        ranges.append((base, quality))
+    best, best_q = offers[0], 0.0
+    for offer in offers:
+        kind = offer.split("/", 1)[0]
+        matches = [(2 if r == offer else 1 if r == f"{kind}/*" else 0, q) for r, q in ranges
+                   if r in (offer, f"{kind}/*", "*/*", "*")]  # fmt: skip
+        if matches:
+            quality = max(matches)[1]
+            if quality > best_q:
+                best, best_q = offer, quality
+    return best
+
+
 def _bom() -> bool:
     return request.args.get("bom", "").lower() in ("1", "true", "sim", "yes")
 
@@ -154,7 +173,7 @@ def weekly_report() -> Response:
         return page()
     if fmt:
         raise BadRequest("Formato desconhecido; use format=html, json ou csv.")
-    best = request.accept_mimetypes.best_match(["text/html", "application/json", "text/csv"], default="text/html")
+    best = preferred_type(("text/html", "application/json", "text/csv"))
     if best == "text/csv" and chart_id:
         return csv_feed(chart_id, negotiated=True)
     if best in ("application/json", "text/csv"):

@@ -27,7 +27,8 @@ MATRIX = [
     # Allowed for admin, but running it trains a model for a minute: only the refusals are checked here.
     ("POST", "/modelos/retreinar", None, {"admin"}, None, "access"),
 ]
-PUBLIC = {("POST", "/auth/login")}  # needs no token (tests/integration/test_auth.py)
+# Need no token: tests/integration/test_auth.py and tests/integration/test_report_feeds.py.
+PUBLIC = {("POST", "/auth/login"), ("GET", "/relatorio/semana")}
 
 CASES = [
     pytest.param(method, url, body, role, status if role in allowed else 403, kind, id=f"{method} {url} {role}")

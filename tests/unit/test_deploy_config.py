@@ -946,7 +946,7 @@ def test_a_burst_on_a_cold_feed_reaches_the_upstream_once(feed_edge):
     assert len(results) == 12 and all(status == 200 for status, _, _ in results)
     assert _FeedUpstream.hits["/relatorio/semana/top_tags_48h.json"] == 1  # the lock held the others back
     assert {json.loads(body)["served"] for _, _, body in results} == {1}
-    status, headers, _ = feed_edge.request("GET", "/relatorio/semana/top_tags_48h.json")
+    _, headers, _ = feed_edge.request("GET", "/relatorio/semana/top_tags_48h.json")
     assert headers["x-cache-status"] == "HIT"
 
 
@@ -960,7 +960,7 @@ def test_the_micro_cache_never_outlives_the_apps_lifetime(feed_edge):
     assert _FeedUpstream.hits[path] >= 2
     nocache = "/relatorio/semana/deriva_categorias.csv?cache=0"
     for _ in range(3):
-        status, headers, _ = feed_edge.request("GET", nocache)
+        status, _, _ = feed_edge.request("GET", nocache)
         assert status == 200
     assert _FeedUpstream.hits[nocache] == 3  # X-Accel-Expires: 0 is never cached
 
