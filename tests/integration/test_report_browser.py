@@ -4,6 +4,7 @@ phone, and the page refreshes itself. A screenshot is left in instance/test-arti
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from datetime import datetime
@@ -18,7 +19,8 @@ from tests.support.report_data import REDIS_TEST_URL, add_comments, flush_redis,
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "instance" / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
+# Debian's package here; CI images that ship Google Chrome instead are found too.
+CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
