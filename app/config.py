@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     REPORT_COLD_WAIT_SECONDS: float = Field(5.0, ge=0)
     # Redis down: each process recomputes from the database at most once per this many seconds.
     REPORT_DIRECT_MIN_INTERVAL_SECONDS: float = Field(10.0, ge=0)
+    # A process keeps a feed it read from the store this long before asking the store again (0: always ask).
+    REPORT_LOCAL_MEMO_SECONDS: float = Field(1.0, ge=0, le=5)
     # Where the snapshots live without Redis (embedded `make run`: shared by gunicorn and the Celery worker).
     REPORT_CACHE_DIR: str = str(INSTANCE_DIR / "cache")
 

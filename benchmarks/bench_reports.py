@@ -296,6 +296,11 @@ def main() -> int:
     parser.add_argument("--wrk-seconds", type=int, default=15)
     parser.add_argument("--steady-seconds", type=float, default=180)
     parser.add_argument("--redis-db", type=int, default=10)
+    parser.add_argument(
+        "--model-dir",
+        default=os.environ.get("ALUMUSIC_TEST_MODEL_DIR"),
+        help="an already trained MODEL_DIR (default: train one into a temporary directory)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
     # Internal: the phases this script runs in a separate process of its own.
     parser.add_argument("--measure-recompute", metavar="URL", help=argparse.SUPPRESS)
@@ -328,8 +333,13 @@ def main() -> int:
 
         redis.Redis.from_url(redis_url).flushdb()
         port = free_port()
+        model_dir = args.model_dir or str(work / "models")
         env = app_env(url_1m, redis_url, GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
-                      PROMETHEUS_MULTIPROC_DIR=str(work / "prom"))  # fmt: skip
+                      PROMETHEUS_MULTIPROC_DIR=str(work / "prom"), MODEL_DIR=model_dir)  # fmt: skip
+        if not args.model_dir:
+            log("training the classifier into a temporary MODEL_DIR (gunicorn workers load it at start)")
+            subprocess.run([sys.executable, "-m", "flask", "model", "ensure"], cwd=ROOT, check=True,
+                           env={**env, "FLASK_APP": "wsgi"}, capture_output=True)  # fmt: skip
         (work / "prom").mkdir()
         refresh_snapshot(env)
         procs.start([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env,

@@ -134,8 +134,10 @@ def _unblob(blob: bytes, source: str = "cache") -> Feed:
 def store(filters: ReportFilters, feeds: Mapping[str, Feed], reg: Region | None = None) -> None:
     reg = reg or report_region()
     key = params_hash(filters.cache_params())
+    memo = _memo()
     for name, feed in feeds.items():
         reg.set(reg.key(key, name), _blob(feed))
+        memo.pop(reg.key(key, name), None)
 
 
 def refresh(filters: ReportFilters) -> dict[str, Feed]:
@@ -204,11 +206,32 @@ def _direct(filters: ReportFilters, name: str) -> Feed:
     return Feed(feed.body, feed.content_type, feed.etag, feed.generated_at, feed.valid_until, "direto")
 
 
+def _memo() -> dict[str, tuple[float, Feed]]:
+    """This process's copies of recently read representations (per app), for REPORT_LOCAL_MEMO_SECONDS."""
+    return current_app.extensions.setdefault("alumusic_report_memo", {})
+
+
 def read(filters: ReportFilters, name: str) -> Feed:
     """The stored representation `name` for `filters` (see the module docstring for the bounded exceptions)."""
     reg = report_region()
     cfg = settings()
     key = reg.key(params_hash(filters.cache_params()), name)
+    # A copy read from the store less than a second ago, still valid, is served without asking the store again:
+    # a worker then asks Redis once per second per feed, however many polls arrive (and a new snapshot, written
+    # seconds before the old one expires, is picked up within that second).
+    memo = _memo()
+    hold = cfg["REPORT_LOCAL_MEMO_SECONDS"]
+    cached = memo.get(key)
+    if cached and time.monotonic() - cached[0] < hold and cached[1].valid_until.timestamp() > time.time():
+        reg.count("hit")
+        return cached[1]
+    feed = _read_store(reg, cfg, key, filters, name)
+    if hold and feed.source == "cache":
+        memo[key] = (time.monotonic(), feed)
+    return feed
+
+
+def _read_store(reg: Region, cfg: Mapping[str, Any], key: str, filters: ReportFilters, name: str) -> Feed:
     lock_name = "compute:" + params_hash(filters.cache_params())
     try:
         remember_variant(reg, filters)

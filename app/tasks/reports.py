@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from celery.signals import beat_init
 
 REFRESH_TASK = "app.tasks.reports.refresh_reports"
 
@@ -18,3 +19,11 @@ def refresh_reports() -> dict[str, Any]:
     from app.services.report_snapshots import refresh_all
 
     return refresh_all()
+
+
+@beat_init.connect
+def refresh_when_beat_starts(sender: Any = None, **_: Any) -> None:
+    """A (re)started Beat would wait a whole period before its first run: queue one refresh right away."""
+    entry = sender.app.conf.beat_schedule.get("refresh-reports") if sender is not None else None
+    if entry:
+        sender.app.send_task(entry["task"], **entry.get("options", {}))

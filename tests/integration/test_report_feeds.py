@@ -328,7 +328,7 @@ def test_without_redis_the_snapshot_lives_in_files_shared_by_every_process(app, 
     seed(app)
     shared = str(tmp_path / "shared-cache")
     worker = app_factory(REDIS_URL="", REPORT_CACHE_DIR=shared)
-    web = app_factory(REDIS_URL="", REPORT_CACHE_DIR=shared)
+    web = app_factory(REDIS_URL="", REPORT_CACHE_DIR=shared, REPORT_LOCAL_MEMO_SECONDS=0)
     refresh(worker)
     add_comments(app, [("SPAM", "Lua Serena", hours_ago(1))])
     rows = web.test_client().get("/relatorio/semana/categorias_por_artista.json").get_json()
