@@ -187,6 +187,29 @@ def wrk(url: str, seconds: int, connections: int, threads: int) -> dict[str, flo
             else 0, "socket_errors": socket_errors.group(1) if socket_errors else ""}  # fmt: skip
 
 
+def tree_cpu_seconds(root_pid: int) -> float:
+    """user+system CPU seconds of a process and its children (gunicorn or NGINX workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            pid, ppid = int(stat.parent.name), int(fields[1])
+            if root_pid in (pid, ppid):
+                total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def wrk_with_cpu(url: str, seconds: int, connections: int, server_pid: int) -> dict[str, float]:
+    """wrk plus the CPU the server spent per request: capacity that does not depend on what else runs here."""
+    before = tree_cpu_seconds(server_pid)
+    result = wrk(url, seconds, connections, 2)
+    spent = tree_cpu_seconds(server_pid) - before
+    result["cpu_ms_per_request"] = spent * 1000 / max(1, result["requests"])
+    result["rps_per_idle_core"] = 1000 / result["cpu_ms_per_request"] if result["cpu_ms_per_request"] else 0.0
+    return result
+
+
 def _ms(value: str) -> float:
     number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
@@ -349,14 +372,14 @@ def main() -> int:
                      f"--hostname=bench-reports-{os.getpid()}@%h"], worker_env, work / "worker.log")  # fmt: skip
         procs.start([*celery, "beat", f"--schedule={work / 'beat-schedule'}", "--loglevel=INFO"], worker_env,
                     work / "beat.log")  # fmt: skip
-        procs.start([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env,
-                    work / "gunicorn.log")  # fmt: skip
+        gunicorn = procs.start([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+                               env, work / "gunicorn.log")  # fmt: skip
         wait_http(f"http://127.0.0.1:{port}/health")
         base = f"http://127.0.0.1:{port}"
         wrk(base + FEED, 3, 16, 2)  # warm-up
         for name, path in (("feed", FEED), ("envelope", ENVELOPE)):
             log(f"gunicorn {name}")
-            serving[f"gunicorn {name}"] = wrk(base + path, args.wrk_seconds, 32, 2)
+            serving[f"gunicorn {name}"] = wrk_with_cpu(base + path, args.wrk_seconds, 32, gunicorn.pid)
             log(f"  {serving[f'gunicorn {name}']}")
 
         render = load_render()
@@ -368,14 +391,14 @@ def main() -> int:
         rendered = render.render_native(nginx_prefix, upstream=f"127.0.0.1:{port}", http_port=free_port(),
                                         https_port=https_port, worker_processes="auto")  # fmt: skip
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        procs.start(rendered.command(nginx), env, work / "nginx.log")
+        edge_proc = procs.start(rendered.command(nginx), env, work / "nginx.log")
         ctx = ssl.create_default_context(cafile=str(rendered.cert))
         wait_http(f"https://localhost:{https_port}/health", context=ctx)
         edge = f"https://127.0.0.1:{https_port}"
         wrk(edge + FEED, 3, 64, 2)
         for name, path in (("feed", FEED), ("envelope", ENVELOPE)):
             log(f"nginx {name}")
-            serving[f"nginx+TLS {name}"] = wrk(edge + path, args.wrk_seconds, 64, 2)
+            serving[f"nginx+TLS {name}"] = wrk_with_cpu(edge + path, args.wrk_seconds, 64, edge_proc.pid)
             log(f"  {serving[f'nginx+TLS {name}']}")
 
         log("steady load with the real worker + beat refreshing")
@@ -431,8 +454,9 @@ def render_section(recompute, serving, steady_result, refreshes, facts, load_bef
         p99_target = TARGETS["gunicorn_p99_ms"] if name.startswith("gunicorn") else TARGETS["nginx_p99_ms"]
         lines.append(
             f"| {name} ({FEED if 'feed' in name else ENVELOPE}) | {res['rps']:,.0f} req/s, p50 {res['p50_ms']:.2f} "
-            f"ms, p99 {res['p99_ms']:.2f} ms, {res['non_2xx']} non-2xx | ≥ {rps_target:,} req/s, p99 < {p99_target} "
-            f"ms | {ok(res['rps'] >= rps_target and res['p99_ms'] < p99_target)} |"
+            f"ms, p99 {res['p99_ms']:.2f} ms, {res['non_2xx']} non-2xx; server CPU {res['cpu_ms_per_request']:.3f} "
+            f"ms/request (≈ {res['rps_per_idle_core']:,.0f} req/s per idle core) | ≥ {rps_target:,} req/s, p99 < "
+            f"{p99_target} ms | {ok(res['rps'] >= rps_target and res['p99_ms'] < p99_target)} |"
         )
     s = steady_result
     lines += [

@@ -924,8 +924,9 @@ def test_report_feeds_are_micro_cached_with_a_lock_and_stale_while_updating():
     directives = {line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#")}
     assert {"proxy_cache", "proxy_cache_lock", "proxy_cache_use_stale", "proxy_cache_key"} <= directives
     assert "proxy_cache_use_stale updating;" in text and "proxy_cache_lock on;" in text
-    # Lifetimes come only from the app's headers: a fixed proxy_cache_valid could outlive the app's max-age.
-    assert "proxy_cache_valid" not in directives
+    # Lifetimes come only from the app's headers: a fixed proxy_cache_valid could outlive the app's max-age, and
+    # a revalidated entry would be served with its old freshness headers.
+    assert "proxy_cache_valid" not in directives and "proxy_cache_revalidate" not in directives
     conf = (ROOT / "nginx" / "templates" / "alumusic.d" / "alumusic.conf.template").read_text(encoding="utf-8")
     for location in ("location ^~ /relatorio/", "location = /api/relatorio/semana"):
         block = conf.split(location, 1)[1].split("}", 1)[0]
