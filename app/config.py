@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     # max-age counts down to it). Beat recomputes REPORT_REFRESH_LEAD_SECONDS earlier so the next one lands first.
     REPORT_REFRESH_SECONDS: int = Field(60, ge=2, le=3600)
     # How much earlier than REPORT_REFRESH_SECONDS Beat starts the recompute (covers queueing and the SQL time).
-    REPORT_REFRESH_LEAD_SECONDS: int = Field(5, ge=0)
+    REPORT_REFRESH_LEAD_SECONDS: int = Field(10, ge=0)
     # Every window (days, ISO weeks, 48 h) is computed in this IANA time zone.
     REPORT_TIMEZONE: str = "America/Sao_Paulo"
     # deriva_categorias flags a category whose share moved more than this many percentage points.

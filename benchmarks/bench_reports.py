@@ -438,7 +438,9 @@ def render_section(recompute, serving, steady_result, refreshes, facts, load_bef
         f"Serving = `wrk --latency` for {args.wrk_seconds} s from a separate process on 127.0.0.1 against a stored "
         "snapshot (Redis), gunicorn with the production config (2 sync workers), then NGINX + TLS with keep-alive "
         "(micro-cache). Steady load = a separate process polling through NGINX (8 keep-alive clients, ~200 req/s) "
-        f"for {args.steady_seconds:.0f} s while a real Celery worker + Beat refresh every 55 s.",
+        f"for {args.steady_seconds:.0f} s while a real Celery worker + Beat refresh every 50 s "
+        "(REPORT_REFRESH_SECONDS=60 minus a 10 s lead). Server CPU per request = user+system CPU of the gunicorn "
+        "(or NGINX) process tree during the wrk run / requests: what the serving costs, whatever else runs here.",
         "",
         "| measure | result | target | met |",
         "| --- | --- | --- | --- |",
