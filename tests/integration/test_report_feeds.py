@@ -384,3 +384,22 @@ def test_cache_hits_and_misses_are_counted(feeds):
     client.get("/relatorio/semana/top_tags_48h.json")
     client.get("/relatorio/semana/top_tags_48h.json")
     assert value("miss") == misses + 1 and value("hit") == hits + 1
+
+
+def test_a_worker_asks_the_store_at_most_once_per_second_per_feed(feeds, monkeypatch):
+    from app.cache import store_for
+
+    seed(feeds)
+    client = feeds.test_client()
+    client.get("/relatorio/semana/top_tags_48h.json")  # cold: computed and stored
+    store = store_for(feeds)
+    reads = []
+    original = store.get
+    monkeypatch.setattr(store, "get", lambda key: reads.append(key) or original(key))
+    started = time.monotonic()
+    while time.monotonic() - started < 0.5:
+        assert client.get("/relatorio/semana/top_tags_48h.json").status_code == 200
+    assert len(reads) <= 1  # the per-process memo answered the rest
+    time.sleep(1.1)
+    client.get("/relatorio/semana/top_tags_48h.json")
+    assert len(reads) >= 1  # and it expires: a new snapshot is picked up within a second
