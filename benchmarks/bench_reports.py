@@ -357,8 +357,12 @@ def main() -> int:
         redis.Redis.from_url(redis_url).flushdb()
         port = free_port()
         model_dir = args.model_dir or str(work / "models")
+        # gunicorn.conf.py recycles a worker every GUNICORN_MAX_REQUESTS (1000) requests, and a new worker loads the
+        # classifier (seconds of CPU): at feed rates that is a restart every fraction of a second, so the serving
+        # phases run with --gunicorn-max-requests (default 0: no recycling) and the section says so.
         env = app_env(url_1m, redis_url, GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
-                      PROMETHEUS_MULTIPROC_DIR=str(work / "prom"), MODEL_DIR=model_dir)  # fmt: skip
+                      PROMETHEUS_MULTIPROC_DIR=str(work / "prom"), MODEL_DIR=model_dir,
+                      GUNICORN_MAX_REQUESTS=str(args.gunicorn_max_requests))  # fmt: skip
         if not args.model_dir:
             log("training the classifier into a temporary MODEL_DIR (gunicorn workers load it at start)")
             subprocess.run([sys.executable, "-m", "flask", "model", "ensure"], cwd=ROOT, check=True,
@@ -437,7 +441,9 @@ def render_section(recompute, serving, steady_result, refreshes, facts, load_bef
         f"Recompute = `compute_report` (every chart, one transaction), median of {args.runs} runs after a warm-up. "
         f"Serving = `wrk --latency` for {args.wrk_seconds} s from a separate process on 127.0.0.1 against a stored "
         "snapshot (Redis), gunicorn with the production config (2 sync workers), then NGINX + TLS with keep-alive "
-        "(micro-cache). Steady load = a separate process polling through NGINX (8 keep-alive clients, ~200 req/s) "
+        f"(micro-cache); GUNICORN_MAX_REQUESTS={args.gunicorn_max_requests} (the default 1000 recycles a worker, "
+        "which reloads the classifier, every ~1000 feed requests). Steady load = a separate process polling through "
+        "NGINX (8 keep-alive clients, ~200 req/s) "
         f"for {args.steady_seconds:.0f} s while a real Celery worker + Beat refresh every 50 s "
         "(REPORT_REFRESH_SECONDS=60 minus a 10 s lead). Server CPU per request = user+system CPU of the gunicorn "
         "(or NGINX) process tree during the wrk run / requests: what the serving costs, whatever else runs here.",
