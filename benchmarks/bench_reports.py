@@ -319,6 +319,7 @@ def main() -> int:
     parser.add_argument("--wrk-seconds", type=int, default=15)
     parser.add_argument("--steady-seconds", type=float, default=180)
     parser.add_argument("--redis-db", type=int, default=10)
+    parser.add_argument("--gunicorn-max-requests", type=int, default=0, help="GUNICORN_MAX_REQUESTS while serving")
     parser.add_argument(
         "--model-dir",
         default=os.environ.get("ALUMUSIC_TEST_MODEL_DIR"),
