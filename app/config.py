@@ -109,6 +109,35 @@ class Settings(BaseSettings):
 
     # --- Reports, export and bulk import (issue 7) ---
 
+    # Reports (public chart feeds, /relatorio/semana):
+    # The freshness bound in seconds: a snapshot is valid this long after it was computed (Cache-Control
+    # max-age counts down to it). Beat recomputes REPORT_REFRESH_LEAD_SECONDS earlier so the next one lands first.
+    REPORT_REFRESH_SECONDS: int = Field(60, ge=2, le=3600)
+    # How much earlier than REPORT_REFRESH_SECONDS Beat starts the recompute (covers queueing and the SQL time).
+    REPORT_REFRESH_LEAD_SECONDS: int = Field(10, ge=0)
+    # Every window (days, ISO weeks, 48 h) is computed in this IANA time zone.
+    REPORT_TIMEZONE: str = "America/Sao_Paulo"
+    # deriva_categorias flags a category whose share moved more than this many percentage points.
+    REPORT_DRIFT_THRESHOLD: float = Field(10.0, gt=0, le=100)
+    # Origins allowed to read the public feeds from a browser (comma-separated, or *). Empty: CORS off.
+    REPORT_CORS_ORIGINS: str = ""
+    # How many artists (categorias_por_artista, hype_por_artista), tags and releases the charts show.
+    REPORT_TOP_ARTISTS: int = Field(10, ge=1, le=100)
+    REPORT_TOP_TAGS: int = Field(15, ge=1, le=100)
+    REPORT_RECENT_RELEASES: int = Field(5, ge=1, le=50)
+    # Filtered variants (?artista=/?album=) requested within this many seconds are refreshed by Beat too (at most
+    # REPORT_MAX_VARIANTS of them); older ones are dropped and recomputed once on their next request.
+    REPORT_VARIANT_TTL_SECONDS: int = Field(3600, ge=60)
+    REPORT_MAX_VARIANTS: int = Field(50, ge=0)
+    # When the snapshot is missing, requests wait this long for the one recompute before answering 503.
+    REPORT_COLD_WAIT_SECONDS: float = Field(5.0, ge=0)
+    # Redis down: each process recomputes from the database at most once per this many seconds.
+    REPORT_DIRECT_MIN_INTERVAL_SECONDS: float = Field(10.0, ge=0)
+    # A process keeps a feed it read from the store this long before asking the store again (0: always ask).
+    REPORT_LOCAL_MEMO_SECONDS: float = Field(1.0, ge=0, le=5)
+    # Where the snapshots live without Redis (embedded `make run`: shared by gunicorn and the Celery worker).
+    REPORT_CACHE_DIR: str = str(INSTANCE_DIR / "cache")
+
     # --- Curator panel: sessions (issue 8) ---
 
     # --- Mail, weekly summary and insights (issue 9) ---

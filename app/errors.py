@@ -140,6 +140,9 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 def _wants_json() -> bool:
     if request.path.startswith("/api/") or request.path in ("/health", "/ready", "/metrics"):
         return True
+    # Machine feeds (the report's .json/.csv and ?format=json|csv) answer errors in the envelope too.
+    if request.path.endswith((".json", ".csv")) or request.args.get("format", "html") != "html":
+        return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json" or request.is_json
 

@@ -38,6 +38,7 @@ def base_config(tmp_path: Path, model_dir: str, **overrides) -> dict:
         "LOG_LEVEL": "WARNING",
         "REDIS_URL": "",
         "CELERY_BROKER_URL": "",
+        "REPORT_CACHE_DIR": str(tmp_path / "report-cache"),
     }
     cfg.update(overrides)
     return cfg

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask, has_app_context
 
-from app.tasks.schedule import BEAT_SCHEDULE, TASK_ROUTES, beat_schedule
+from app.tasks.schedule import TASK_ROUTES, beat_schedule
 
 QUEUES = ("default", "classification", "imports", "reports", "emails", "training")
 
@@ -34,16 +34,13 @@ def celery_init_app(app: Flask) -> Celery:
             "worker_prefetch_multiplier": 1,
             "task_default_queue": "default",
             "task_routes": TASK_ROUTES,
-            "beat_schedule": BEAT_SCHEDULE,
+            "beat_schedule": beat_schedule(app.config),
             "timezone": "America/Sao_Paulo",
             "broker_connection_retry_on_startup": True,
         }
     )
     celery_app.set_default()
     app.extensions["celery"] = celery_app
-    from app.tasks import classification, training  # noqa: F401  - registers the tasks; `import app.tasks.x` would rebind `app`
-    from app.tasks import emails as _emails  # noqa: F401  - weekly summary (issue 9)
-
-    celery_app.conf.beat_schedule = beat_schedule(app.config)  # BEAT_SCHEDULE + the settings-driven summary entry
+    from app.tasks import classification, emails, reports, training  # noqa: F401  - registers the tasks; `import app.tasks.x` would rebind `app`
 
     return celery_app

@@ -58,6 +58,22 @@ def weekly_summary_entry(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def beat_schedule(config: Mapping[str, Any]) -> dict[str, Any]:
+def report_refresh_entry(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Beat entry: recompute every feed a little before the current snapshot's validity ends."""
+    # Start the recompute early so a fresh snapshot always lands first and no reader ever sees data older than
+    # REPORT_REFRESH_SECONDS.
+    every = max(1, config["REPORT_REFRESH_SECONDS"] - config["REPORT_REFRESH_LEAD_SECONDS"])
+    return {
+        "task": "app.tasks.reports.refresh_reports",
+        "schedule": float(every),
+        # A refresh still queued when the next one is due is pointless: drop it.
+        "options": {"queue": "reports", "expires": float(every)},
+    }
+
+
+def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """BEAT_SCHEDULE plus the entries that depend on settings."""
-    return BEAT_SCHEDULE | {"resumo-semanal": weekly_summary_entry(config)}
+    return BEAT_SCHEDULE | {
+        "refresh-reports": report_refresh_entry(config),
+        "resumo-semanal": weekly_summary_entry(config),
+    }

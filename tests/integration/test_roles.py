@@ -34,7 +34,8 @@ MATRIX = [
     ("POST", "/stakeholders", {"email": "ceo@alumusic.com"}, {"admin"}, 201, "access"),
     ("DELETE", "/stakeholders/<stakeholder_id>", None, {"admin"}, 200, "access"),
 ]
-PUBLIC = {("POST", "/auth/login")}  # needs no token (tests/integration/test_auth.py)
+# Need no token: tests/integration/test_auth.py and tests/integration/test_report_feeds.py.
+PUBLIC = {("POST", "/auth/login"), ("GET", "/relatorio/semana")}
 
 CASES = [
     pytest.param(method, url, body, role, status if role in allowed else 403, kind, id=f"{method} {url} {role}")

@@ -567,10 +567,15 @@ class _EchoUpstream(BaseHTTPRequestHandler):
 @pytest.fixture
 def nginx_edge(nginx_prefix):
     """NGINX rendered by render.py and started natively in front of an echo upstream; yields a small client."""
+    yield from _edge(nginx_prefix, _EchoUpstream)
+
+
+def _edge(nginx_prefix, handler):
+    """Start NGINX in front of a ThreadingHTTPServer running `handler`; yields a small client, stops both."""
     nginx = require_binary("nginx", ("/usr/sbin/nginx",))
     require_binary("openssl")
     render = load_render()
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _EchoUpstream)
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=upstream.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     rendered = render.render_native(
         nginx_prefix,
@@ -876,3 +881,95 @@ def test_boot_lock_serialises_replicas_on_postgresql(fake_commands, tmp_path, re
         assert proc.returncode == 0, err
     events = [line.split()[0] for line in log.read_text().splitlines()]
     assert events == ["start", "end", "start", "end"], "two replicas ran `flask db upgrade` at the same time"
+
+
+# --- NGINX micro-cache for the public report feeds ------------------------------------------------------------------
+class _FeedUpstream(BaseHTTPRequestHandler):
+    """A stand-in for the report feeds: counts requests per path, answers slowly (so a burst overlaps), and sends
+    the freshness headers the app sends (X-Accel-Expires from ?cache=N, ETag, Cache-Control)."""
+
+    protocol_version = "HTTP/1.1"
+    hits: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        with self.lock:
+            self.hits[self.path] = self.hits.get(self.path, 0) + 1
+            served = self.hits[self.path]
+        time.sleep(0.3)
+        cache = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("cache", "1")
+        body = json.dumps({"path": path, "served": served, "pad": "x" * 2048}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "public, max-age=30")
+        self.send_header("X-Accel-Expires", cache)
+        self.send_header("ETag", '"feed-v1"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def feed_edge(nginx_prefix):
+    _FeedUpstream.hits = {}
+    yield from _edge(nginx_prefix, _FeedUpstream)
+
+
+def test_report_feeds_are_micro_cached_with_a_lock_and_stale_while_updating():
+    text = (ROOT / "nginx" / "templates" / "alumusic.d" / "report_cache.inc.template").read_text(encoding="utf-8")
+    directives = {line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#")}
+    assert {"proxy_cache", "proxy_cache_lock", "proxy_cache_use_stale", "proxy_cache_key"} <= directives
+    assert "proxy_cache_use_stale updating;" in text and "proxy_cache_lock on;" in text
+    # Lifetimes come only from the app's headers: a fixed proxy_cache_valid could outlive the app's max-age, and
+    # a revalidated entry would be served with its old freshness headers.
+    assert "proxy_cache_valid" not in directives and "proxy_cache_revalidate" not in directives
+    conf = (ROOT / "nginx" / "templates" / "alumusic.d" / "alumusic.conf.template").read_text(encoding="utf-8")
+    for location in ("location ^~ /relatorio/", "location = /api/relatorio/semana"):
+        block = conf.split(location, 1)[1].split("}", 1)[0]
+        assert "include alumusic.d/report_cache.inc;" in block
+
+
+def test_a_burst_on_a_cold_feed_reaches_the_upstream_once(feed_edge):
+    results: list[tuple[int, dict, bytes]] = []
+
+    def poll() -> None:
+        results.append(feed_edge.request("GET", "/relatorio/semana/top_tags_48h.json"))
+
+    threads = [threading.Thread(target=poll) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert len(results) == 12 and all(status == 200 for status, _, _ in results)
+    assert _FeedUpstream.hits["/relatorio/semana/top_tags_48h.json"] == 1  # the lock held the others back
+    assert {json.loads(body)["served"] for _, _, body in results} == {1}
+    _, headers, _ = feed_edge.request("GET", "/relatorio/semana/top_tags_48h.json")
+    assert headers["x-cache-status"] == "HIT"
+
+
+def test_the_micro_cache_never_outlives_the_apps_lifetime(feed_edge):
+    path = "/relatorio/semana/deriva_categorias.csv?cache=1"
+    feed_edge.request("GET", path)
+    deadline = time.monotonic() + 10
+    while _FeedUpstream.hits.get(path, 0) < 2 and time.monotonic() < deadline:
+        feed_edge.request("GET", path)  # an entry older than its 1 s is fetched again, not served for 30 s
+        time.sleep(0.1)
+    assert _FeedUpstream.hits[path] >= 2
+    nocache = "/relatorio/semana/deriva_categorias.csv?cache=0"
+    for _ in range(3):
+        status, _, _ = feed_edge.request("GET", nocache)
+        assert status == 200
+    assert _FeedUpstream.hits[nocache] == 3  # X-Accel-Expires: 0 is never cached
+
+
+def test_the_edge_answers_304_for_a_cached_feed(feed_edge):
+    feed_edge.request("GET", "/api/relatorio/semana")
+    status, headers, body = feed_edge.request("GET", "/api/relatorio/semana", headers={"If-None-Match": '"feed-v1"'})
+    assert status == 304 and body == b""
+    assert headers["etag"] == '"feed-v1"'
+    # NGINX's own headers are kept on cached answers (a location with add_header would have lost them).
+    assert headers["x-content-type-options"] == "nosniff"
