@@ -81,6 +81,8 @@ class ClassificationEvent(db.Model):
     __table_args__ = (
         CheckConstraint("source IN ('modelo', 'curador')", name="source_valid"),
         Index("ix_classification_events_comment_id_created_at", "comment_id", "created_at"),
+        # The panel's "reviewed today" and "corrections for the next retraining" counts.
+        Index("ix_classification_events_source_created_at", "source", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
