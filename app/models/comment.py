@@ -36,6 +36,8 @@ class Comment(db.Model):
         Index("ix_comments_artist_id_occurred_at", "artist_id", "occurred_at"),
         # The default listing: one category, newest classification first.
         Index("ix_comments_category_classified_at", "category", "classified_at"),
+        # The panel's commonest view: one artist, one category, newest first (page and capped count from one index).
+        Index("ix_comments_artist_id_category_classified_at", "artist_id", "category", "classified_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -22,7 +22,7 @@ from app.models.catalog import Artist
 from app.models.comment import ClassificationEvent, Comment, CommentTag
 from app.models.user import User
 from app.schemas.comments import CommentFilters
-from app.services.queries import Cursor, capped_count, comment_conditions, keyset_page
+from app.services.queries import Cursor, capped_count, comment_conditions, estimated_count, keyset_page
 from app.tasks.dispatch import dispatch
 
 REVIEW_ORDERING = "confianca"  # least sure first
@@ -37,6 +37,8 @@ class Page:
     prev_cursor: str | None
     count: int
     count_capped: bool
+    # True when `count` is the planner's estimate (text searches on PostgreSQL), not a count.
+    count_estimated: bool = False
 
 
 def comments_page(
@@ -52,13 +54,17 @@ def comments_page(
     else:
         has_next, has_prev = more, after is not None
     cap = current_app.config["PANEL_COUNT_CAP"]
-    count = capped_count(comment_conditions(filters), cap)
+    conditions = comment_conditions(filters)
+    estimate = estimated_count(conditions) if filters.q else None
+    count = estimate if estimate is not None and estimate > cap else capped_count(conditions, cap)
+    estimated = count == estimate and count > cap
     return Page(
         items=rows,
         next_cursor=Cursor.of(rows[-1], filters.ordenar).encode() if rows and has_next else None,
         prev_cursor=Cursor.of(rows[0], filters.ordenar).encode() if rows and has_prev else None,
-        count=min(count, cap),
-        count_capped=count > cap,
+        count=count if estimated else min(count, cap),
+        count_capped=not estimated and count > cap,
+        count_estimated=estimated,
     )
 
 
@@ -101,15 +107,19 @@ def _today_start() -> datetime:
 
 def review_progress(user: User) -> dict[str, Any]:
     """Reviewed today (by this user and by everyone) and what is left in the queue (capped count)."""
-    since = ClassificationEvent.created_at >= _today_start()
-    curator = ClassificationEvent.source == "curador"
-    today_all = db.session.scalar(select(func.count()).where(curator, since)) or 0
-    today_mine = (
-        db.session.scalar(select(func.count()).where(curator, since, ClassificationEvent.user_id == user.id)) or 0
+    mine = func.sum(case((ClassificationEvent.user_id == user.id, 1), else_=0))
+    stmt = select(func.count(), mine).where(
+        ClassificationEvent.source == "curador", ClassificationEvent.created_at >= _today_start()
     )
+    today_all, today_mine = db.session.execute(stmt).one()
     cap = current_app.config["PANEL_COUNT_CAP"]
     left = capped_count(queue_conditions(), cap)
-    return {"hoje_meus": today_mine, "hoje_todos": today_all, "restantes": min(left, cap), "limitado": left > cap}
+    return {
+        "hoje_meus": int(today_mine or 0),
+        "hoje_todos": int(today_all or 0),
+        "restantes": min(left, cap),
+        "limitado": left > cap,
+    }
 
 
 def corrections_for_retraining() -> int:

@@ -178,3 +178,18 @@ def capped_count(conditions: list[ColumnElement[bool]], cap: int) -> int:
 
     inner = select(Comment.id).where(*conditions).limit(cap + 1).subquery()
     return int(db.session.scalar(select(func.count()).select_from(inner)) or 0)
+
+
+def estimated_count(conditions: list[ColumnElement[bool]]) -> int | None:
+    """PostgreSQL's planner estimate of how many comments match (None elsewhere). Used for text searches, where
+    counting even a capped number of matches can mean reading tens of thousands of rows for a common word."""
+    from app.extensions import db
+
+    conn = db.session.connection()
+    if conn.dialect.name != "postgresql":
+        return None
+    stmt = select(Comment.id).where(*conditions)
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, compiled.params).scalar_one()
+    plan = orjson.loads(plan) if isinstance(plan, str | bytes) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
