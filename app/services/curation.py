@@ -22,7 +22,14 @@ from app.models.catalog import Artist
 from app.models.comment import ClassificationEvent, Comment, CommentTag
 from app.models.user import User
 from app.schemas.comments import CommentFilters
-from app.services.queries import Cursor, capped_count, comment_conditions, estimated_count, keyset_page
+from app.services.queries import (
+    Cursor,
+    capped_count,
+    comment_conditions,
+    estimated_count,
+    keyset_page,
+    prefer_custom_plans,
+)
 from app.tasks.dispatch import dispatch
 
 REVIEW_ORDERING = "confianca"  # least sure first
@@ -45,6 +52,7 @@ def comments_page(
     filters: CommentFilters, size: int, *, after: Cursor | None = None, before: Cursor | None = None
 ) -> Page:
     """One page of the panel's table, with the cursors of its neighbours and a capped count of the matches."""
+    prefer_custom_plans()
     rows = list(db.session.scalars(keyset_page(filters, size, after=after, before=before)).unique())
     more = len(rows) > size
     rows = rows[:size]

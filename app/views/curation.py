@@ -308,7 +308,8 @@ def export():
         stream_with_context(stream_csv(filters, bom=request.args.get("bom") == "1")),
         mimetype="text/csv",
         content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="comentarios-{stamp}.csv"'},
+        # X-Accel-Buffering: NGINX passes the rows on as they come instead of spooling the whole file first.
+        headers={"Content-Disposition": f'attachment; filename="comentarios-{stamp}.csv"', "X-Accel-Buffering": "no"},
     )
 
 
