@@ -179,8 +179,16 @@ def walk_queue(client, count: int) -> tuple[list[float], int]:
     return out, len(out)
 
 
+def load_average() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     url, created = get_database(args)
+    load_before = load_average()
     try:
         with tempfile.TemporaryDirectory() as model_dir:
             app = build_app(url, model_dir)
@@ -235,7 +243,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if created and not args.keep:
             drop_database(args.pg, url)
-    return {"measured": measured, "total": total, "postgresql": pg, "requests": args.requests}
+    return {
+        "measured": measured,
+        "total": total,
+        "postgresql": pg,
+        "requests": args.requests,
+        "load": f"{load_before} before, {load_average()} after",
+    }
 
 
 def report(data: dict[str, Any]) -> tuple[str, bool]:
@@ -263,7 +277,13 @@ def report(data: dict[str, Any]) -> tuple[str, bool]:
             f"| {name} | {m['rows']} | {statistics.median(m['ms']):.1f} | {p95:.1f} | {max(m['ms']):.1f} | "
             f"< {target:.0f} | {'ok' if passed else 'MISSED'} |"
         )
-    lines += ["", "Machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()) + ".", ""]
+    lines += [
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()) + ".",
+        f"Load average (1/5/15 min) during the run: {data['load']} — the machine is shared: on {facts['nproc']} "
+        "cores, a load above the core count stretches every number here (rerun on a quiet machine to compare).",
+        "",
+    ]
     return "\n".join(lines), ok
 
 

@@ -419,7 +419,6 @@ def review():
         "item": item,
         "form": form,
         "progress": curation.review_progress(current_user),
-        "corrections": curation.corrections_for_retraining(),
     }
     if item is not None:
         form.categoria.data = item.category
