@@ -62,7 +62,12 @@ PAGE_SIZES = (25, 50, 100)
 FILTER_KEYS = tuple(CommentFilters.model_fields)
 MULTI_KEYS = ("categoria", "tag")
 LOCAL_TZ = ZoneInfo("America/Sao_Paulo")
-SORTABLE = {"publicado_em": "Data", "confianca": "Confiança", "classificado_em": "Classificado em"}
+ORDER_LABELS = {
+    "classificado_em": "classificação",
+    "publicado_em": "data",
+    "confianca": "confiança",
+    "criado_em": "recebimento",
+}
 
 
 @bp.after_request
@@ -284,8 +289,7 @@ def _render_list(bulk_form: BulkForm | None = None, status: int = 200):
             first_url=link() if number > 1 or after or before else None,
             export_url=url_for("curation.export") + ("?" + urlencode(params) if params else ""),
             sort_link=sort_link,
-            sortable=SORTABLE,
-            orderings=ORDERINGS,
+            orderings={key: ORDER_LABELS.get(key, key) for key in ORDERINGS},
             categories=CATEGORIES,
             targets=TARGETS,
             tag_codes=sorted(known_codes()),
