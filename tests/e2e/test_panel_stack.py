@@ -20,9 +20,20 @@ def test_a_curator_session_through_nginx(stack):
     assert login_page.headers["Content-Security-Policy"].startswith("default-src 'self'; script-src 'self'")
 
     username, password = stack.admin
+    form = {"username": username, "password": password, "csrf_token": csrf_token(login_page.text)}
+    foreign = client.post(
+        stack.url("/curadoria/login"),
+        data=form,
+        headers={"Referer": "https://elsewhere.example/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert foreign.status_code == 400  # a valid token posted from another site's page is still refused
+    # Over HTTPS Flask-WTF also checks that the form was posted from our own pages (Referer), as a browser says.
+    client.headers["Referer"] = stack.url("/curadoria/login")
     resp = client.post(
         stack.url("/curadoria/login"),
-        data={"username": username, "password": password, "csrf_token": csrf_token(login_page.text)},
+        data=form,
         allow_redirects=False,
         timeout=10,
     )
