@@ -102,6 +102,16 @@ def queue_item(*, after: Cursor | None = None, before: Cursor | None = None) -> 
     return db.session.scalars(stmt).unique().first()
 
 
+def second_opinion_disagreed(comment: Comment) -> bool:
+    """True when the e5 second opinion changed the fast model's category for this comment."""
+    if not comment.model_version.endswith("+e5"):
+        return False
+    stmt = select(func.count(func.distinct(ClassificationEvent.category))).where(
+        ClassificationEvent.comment_id == comment.id, ClassificationEvent.source == "modelo"
+    )
+    return (db.session.scalar(stmt) or 0) > 1
+
+
 def queue_cursor(comment: Comment) -> str:
     return Cursor.of(comment, REVIEW_ORDERING).encode()
 

@@ -429,6 +429,7 @@ def review():
         cursor = curation.queue_cursor(item)
         form.depois.data = request.args.get("apos", "")
         context.update(
+            disagreed=curation.second_opinion_disagreed(item),
             skip_url=url_for("curation.review", apos=cursor),
             prev_url=url_for("curation.review", antes=cursor),
         )

@@ -420,10 +420,25 @@ def test_review_queue_least_sure_first_answers_leave_the_queue(app, users):
     skip = re.search(r'id="pular" href="([^"]+)"', html).group(1).replace("&amp;", "&")
     html = page(client, skip)
     assert f'data-id="{ids[3]}"' in html and "segunda opinião" in html
+    assert 'id="discordou"' not in html  # refined, but to the same category
     back = re.search(r'id="anterior" href="([^"]+)"', html).group(1).replace("&amp;", "&")
     assert f'data-id="{ids[0]}"' in page(client, back)
     assert "A fila está vazia" in page(client, re.search(r'id="pular" href="([^"]+)"', html).group(1))
     assert f'data-id="{ids[1]}"' not in page(client, "/curadoria/revisar")
+
+
+def test_review_flags_a_second_opinion_that_disagreed(app, users):
+    from app.extensions import db
+    from app.models.comment import ClassificationEvent
+
+    [cid] = seed_comments(app, [{"text": "ambíguo", "confidence": 0.55, "category": "DÚVIDA", "model": "local:v+e5"}])
+    with app.app_context():
+        db.session.add(
+            ClassificationEvent(comment_id=cid, source="modelo", category="CRÍTICA", tags=[], confidence=0.4)
+        )
+        db.session.commit()
+    html = page(logged_in(app, "curador"), "/curadoria/revisar")
+    assert 'id="discordou"' in html
 
 
 def test_review_answer_without_a_category_is_refused(app, users):
