@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import select
 
 from app.errors import Forbidden, Unauthorized
 from app.extensions import db, login_manager
@@ -175,11 +174,6 @@ def panel_login_required(*roles: str) -> Callable:
         return wrapper
 
     return decorator
-
-
-def login_events_for(username: str, limit: int = 20) -> list[LoginEvent]:
-    stmt = select(LoginEvent).where(LoginEvent.username == username).order_by(LoginEvent.id.desc()).limit(limit)
-    return list(db.session.scalars(stmt))
 
 
 def redirect_after_login(default_endpoint: str) -> Any:

@@ -79,7 +79,10 @@ def comment_conditions(filters: CommentFilters) -> list[ColumnElement[bool]]:
     for code in filters.tag:
         where.append(exists().where(CommentTag.comment_id == Comment.id, CommentTag.code == code))
     if filters.artista:
-        where.append(Comment.artist_id.in_(select(Artist.id).where(Artist.name_key == name_key(filters.artista))))
+        # name_key is unique: "= (scalar subquery)" lets PostgreSQL use the artist's id as an index key (and walk
+        # the artist + category index in order), where "IN (subquery)" planned a scan of the whole category.
+        artist_id = select(Artist.id).where(Artist.name_key == name_key(filters.artista)).scalar_subquery()
+        where.append(Comment.artist_id == artist_id)
     if filters.album:
         where.append(Comment.album_id.in_(select(Album.id).where(Album.title_key == name_key(filters.album))))
     if filters.alvo:

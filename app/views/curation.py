@@ -11,7 +11,7 @@ import unicodedata
 import uuid
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -348,8 +348,6 @@ def bulk():
 
 
 def _parse_qs(query: str) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
     return parse_qsl(query, keep_blank_values=False)
 
 
