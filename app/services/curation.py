@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -86,13 +86,10 @@ def artist_names(limit: int = 500) -> list[str]:
 
 
 def queue_conditions() -> list[ColumnElement[bool]]:
-    """Comments waiting for a person: not corrected yet, and either below the review threshold or revisited by
-    the second opinion (the e5 model had to weigh in)."""
-    threshold = current_app.config["REVIEW_THRESHOLD"]
-    return [
-        Comment.model_version.not_like(CURATED_PREFIX + "%"),
-        or_(Comment.confidence < threshold, Comment.model_version.like("%+e5")),
-    ]
+    """Comments waiting for a person: below the review threshold. A correction sets the confidence to 1.0, so a
+    reviewed comment leaves the queue by the same condition, and the queue is one range of the confidence index
+    (its next item and its capped count stay fast however much of it has been reviewed)."""
+    return [Comment.confidence < current_app.config["REVIEW_THRESHOLD"]]
 
 
 def queue_item(*, after: Cursor | None = None, before: Cursor | None = None) -> Comment | None:

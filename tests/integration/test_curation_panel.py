@@ -401,7 +401,8 @@ def test_review_queue_least_sure_first_answers_leave_the_queue(app, users):
             {"text": "meio incerto", "confidence": 0.5},
             {"text": "bem incerto", "confidence": 0.2, "category": "DÚVIDA"},
             {"text": "seguro", "confidence": 0.95},
-            {"text": "revisto pela segunda opinião", "confidence": 0.8, "model": "local:teste+e5"},
+            {"text": "revisto pela segunda opinião", "confidence": 0.58, "model": "local:teste+e5"},
+            {"text": "a segunda opinião ficou segura", "confidence": 0.8, "model": "local:teste+e5"},
         ],
     )
     client = logged_in(app, "curador")
