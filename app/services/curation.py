@@ -266,4 +266,11 @@ def latest_summaries(limit: int = 3) -> list[dict[str, Any]]:
         return []
     rows = db.session.scalars(select(model).order_by(model.__mapper__.primary_key[0].desc()).limit(limit))
     week_attr = next((a for a in ("iso_week", "week", "semana") if hasattr(model, a)), None)
-    return [{"semana": getattr(row, week_attr) if week_attr else row.id} for row in rows]
+    text_attr = next((a for a in ("summary_text", "text", "texto", "resumo") if hasattr(model, a)), None)
+    return [
+        {
+            "semana": getattr(row, week_attr) if week_attr else row.id,
+            "texto": (getattr(row, text_attr) or "")[:400] if text_attr else "",
+        }
+        for row in rows
+    ]
