@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.orm import lazyload
 
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -96,7 +97,8 @@ def queue_item(*, after: Cursor | None = None, before: Cursor | None = None) -> 
     """The next comment to review after `after` (or the one before `before`); the first one without either."""
     filters = CommentFilters(ordenar=REVIEW_ORDERING)
     stmt = keyset_page(filters, 0, after=after, before=before).where(*queue_conditions())
-    return db.session.scalars(stmt).unique().first()
+    # The review card shows no tags: skip their second query (the item is fetched once per keystroke).
+    return db.session.scalars(stmt.options(lazyload(Comment.tags))).unique().first()
 
 
 def second_opinion_disagreed(comment: Comment) -> bool:
