@@ -89,6 +89,9 @@ def upgrade():
             "CREATE INDEX ix_comments_text_unaccent_trgm ON comments "
             "USING gin (alumusic_unaccent(lower(text)) gin_trgm_ops)"
         )
+        # A finer sample of the folded text: with the default, "%word%" estimates were off by 15x for mid-frequency
+        # words, and the planner picked a bitmap scan over thousands of rows instead of walking the date index.
+        op.execute("ALTER INDEX ix_comments_text_unaccent_trgm ALTER COLUMN 1 SET STATISTICS 1000")
 
 
 def downgrade():
