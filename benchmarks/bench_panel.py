@@ -229,19 +229,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 [f"/curadoria?categoria=CRITICA&apos={deep_cat}&pagina={DEEP_PAGE}"] * (n + warm),
             )
             measured: dict[str, dict[str, Any]] = {}
-            for name, (kind, urls) in cases.items():
-                ms, cpu, rows = timed(client, urls, warm)
-                measured[name] = {"kind": kind, "ms": ms, "cpu": cpu, "rows": rows}
+
+            def keep(name: str, kind: str, ms: list[float], cpu: list[float], rows: int) -> None:
+                entry = measured.setdefault(name, {"kind": kind, "rows": rows, "rounds": []})
+                entry["rounds"].append({"ms": ms, "cpu": cpu})
                 print(
                     f"[bench] {name}: p50 {statistics.median(ms):.1f} ms, p95 {percentile(ms, 0.95):.1f} ms",
                     file=sys.stderr,
                 )
-            walk_queue(client, warm)
-            ms, cpu = walk_queue(client, n)
-            measured["queue_next_item"] = {"kind": "queue", "ms": ms, "cpu": cpu, "rows": 1}
-            print(
-                f"[bench] queue: p50 {statistics.median(ms):.1f} ms, p95 {percentile(ms, 0.95):.1f} ms", file=sys.stderr
-            )
+
+            # Several rounds, because the machine may be shared: a round that lands on someone else's burst shows
+            # up as one slow round instead of silently moving the only number there is.
+            for _round in range(args.rounds):
+                for name, (kind, urls) in cases.items():
+                    ms, cpu, rows = timed(client, urls, warm)
+                    keep(name, kind, ms, cpu, rows)
+                walk_queue(client, warm)
+                ms, cpu = walk_queue(client, n)
+                keep("queue_next_item", "queue", ms, cpu, 1)
             with app.app_context():
                 from app.extensions import db
 
@@ -257,6 +262,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "total": total,
         "postgresql": pg,
         "requests": args.requests,
+        "rounds": args.rounds,
         "load": f"{load_before} before, {load_average()} after",
     }
 
@@ -268,24 +274,30 @@ def report(data: dict[str, Any]) -> tuple[str, bool]:
         "",
         f"Server-side render time of the curator panel's pages over **{data['total']:,} comments** in PostgreSQL "
         f"(`benchmarks/bench_panel.py`, `make bench-panel`). Each request goes through the whole WSGI app in-process "
-        f"(session check against `panel_sessions`, queries, Jinja, body): {data['requests']} timed requests per case "
-        "after 10 warm-up ones, each with its own parameters (20 busiest artists × 4 categories, 10 search words). "
+        f"(session check against `panel_sessions`, queries, Jinja, body): {data['rounds']} rounds of "
+        f"{data['requests']} timed requests per case after 10 warm-up ones (the table gives the round with the "
+        "median p95 and every round's p95), each with its own parameters (20 busiest artists × 4 categories, "
+        "10 search words). "
         'Deep pages are reached with the keyset cursor of the previous page\'s "next" link (no OFFSET); counts '
         'stop at `PANEL_COUNT_CAP` (1,000). "app CPU" is this process\'s CPU time per request (Python: session, '
         "SQLAlchemy, Jinja), without the time spent waiting for PostgreSQL or for a free core.",
         "",
-        "| case | rows on page | p50 ms | p95 ms | max ms | app CPU p50 / p95 ms | target p95 | |",
+        "| case | rows on page | p50 ms | p95 ms (median round) | p95 per round | app CPU p50 / p95 ms | target p95 "
+        "| |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     ok = True
     for name, m in data["measured"].items():
-        p95 = percentile(m["ms"], 0.95)
+        rounds = sorted(m["rounds"], key=lambda r: percentile(r["ms"], 0.95))
+        middle = rounds[len(rounds) // 2]
+        p95 = percentile(middle["ms"], 0.95)
         target = TARGETS_MS[m["kind"]]
         passed = p95 < target
         ok &= passed
+        per_round = " / ".join(f"{percentile(r['ms'], 0.95):.1f}" for r in m["rounds"])
         lines.append(
-            f"| {name} | {m['rows']} | {statistics.median(m['ms']):.1f} | {p95:.1f} | {max(m['ms']):.1f} | "
-            f"{statistics.median(m['cpu']):.1f} / {percentile(m['cpu'], 0.95):.1f} | "
+            f"| {name} | {m['rows']} | {statistics.median(middle['ms']):.1f} | {p95:.1f} | {per_round} | "
+            f"{statistics.median(middle['cpu']):.1f} / {percentile(middle['cpu'], 0.95):.1f} | "
             f"< {target:.0f} | {'ok' if passed else 'MISSED'} |"
         )
     lines += [
@@ -305,7 +317,8 @@ def main() -> int:
     parser.add_argument("--db", default=None, help="database name (default: a new one, dropped at the end)")
     parser.add_argument("--reuse", action="store_true", help="reuse an already populated --db (kept afterwards)")
     parser.add_argument("--keep", action="store_true", help="keep a database this run created")
-    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=100, help="timed requests per case and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/RESULTS.md alone")
     args = parser.parse_args()
     section, ok = report(run(args))
