@@ -251,7 +251,7 @@ def comments_list():
     return _render_list()
 
 
-def _render_list(bulk_form: BulkForm | None = None, status: int = 200):
+def _render_list():
     filters, errors = read_filters(request.args)
     size = _page_size()
     after = Cursor.decode(request.args["apos"], filters.ordenar) if request.args.get("apos") else None
@@ -273,31 +273,28 @@ def _render_list(bulk_form: BulkForm | None = None, status: int = 200):
         kept = [(k, v) for k, v in base if k != "ordenar"]
         return url_for("curation.comments_list") + "?" + urlencode([*kept, ("ordenar", target)])
 
-    form = bulk_form or BulkForm(formdata=None)
+    form = BulkForm(formdata=None)
     form.filtro.data = urlencode(params)
-    return (
-        render_template(
-            "curadoria/lista.html",
-            page=page,
-            filters=filters,
-            errors=errors,
-            size=size,
-            page_sizes=PAGE_SIZES,
-            number=number,
-            next_url=link(apos=page.next_cursor, pagina=number + 1) if page.next_cursor else None,
-            prev_url=link(antes=page.prev_cursor, pagina=number - 1) if page.prev_cursor else None,
-            first_url=link() if number > 1 or after or before else None,
-            export_url=url_for("curation.export") + ("?" + urlencode(params) if params else ""),
-            sort_link=sort_link,
-            orderings={key: ORDER_LABELS.get(key, key) for key in ORDERINGS},
-            categories=CATEGORIES,
-            targets=TARGETS,
-            tag_codes=sorted(known_codes()),
-            artists=curation.artist_names(),
-            bulk_form=form,
-            query=filters.q,
-        ),
-        status,
+    return render_template(
+        "curadoria/lista.html",
+        page=page,
+        filters=filters,
+        errors=errors,
+        size=size,
+        page_sizes=PAGE_SIZES,
+        number=number,
+        next_url=link(apos=page.next_cursor, pagina=number + 1) if page.next_cursor else None,
+        prev_url=link(antes=page.prev_cursor, pagina=number - 1) if page.prev_cursor else None,
+        first_url=link() if number > 1 or after or before else None,
+        export_url=url_for("curation.export") + ("?" + urlencode(params) if params else ""),
+        sort_link=sort_link,
+        orderings={key: ORDER_LABELS.get(key, key) for key in ORDERINGS},
+        categories=CATEGORIES,
+        targets=TARGETS,
+        tag_codes=sorted(known_codes()),
+        artists=curation.artist_names(),
+        bulk_form=form,
+        query=filters.q,
     )
 
 
