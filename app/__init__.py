@@ -34,7 +34,7 @@ def register_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from app import auth, classifier, metrics
-    from app.extensions import cache, db, jwt, limiter, mail, migrate
+    from app.extensions import cache, csrf, db, jwt, limiter, mail, migrate
     from app.tasks import celery_init_app
 
     db.init_app(app)
@@ -44,6 +44,7 @@ def register_extensions(app: Flask) -> None:
     cache.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)
+    csrf.init_app(app)
     classifier.init_app(app)
     metrics.init_app(app)
     celery_init_app(app)
@@ -51,9 +52,12 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.api import create_blueprint
-    from app.views import ops, public
+    from app.extensions import csrf
+    from app.views import curation, ops, public
 
-    app.register_blueprint(create_blueprint())
+    # The JSON API authenticates with bearer tokens, never cookies: CSRF does not apply to it.
+    app.register_blueprint(csrf.exempt(create_blueprint()))
+    app.register_blueprint(curation.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(public.bp)
 

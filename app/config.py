@@ -8,9 +8,9 @@ with the default secrets.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
@@ -139,6 +139,20 @@ class Settings(BaseSettings):
     REPORT_CACHE_DIR: str = str(INSTANCE_DIR / "cache")
 
     # --- Curator panel: sessions (issue 8) ---
+    # A panel session ends after this many seconds without a request (idle lifetime).
+    SESSION_IDLE_SECONDS: int = Field(30 * 60, ge=60)
+    # ...and this many seconds after login whatever the activity (absolute lifetime).
+    SESSION_ABSOLUTE_SECONDS: int = Field(12 * 3600, ge=300)
+    # Session cookie only over HTTPS. Empty: on in production, off elsewhere (make run serves plain HTTP).
+    SESSION_COOKIE_SECURE: Annotated[bool | None, BeforeValidator(lambda v: None if v == "" else v)] = None
+    # Flask-Limiter rules for the panel login form: per client address, and per account name.
+    PANEL_LOGIN_RATE_LIMIT: str = "20 per minute"
+    PANEL_LOGIN_ACCOUNT_RATE_LIMIT: str = "5 per minute"
+    # Flask-Limiter rule for bulk corrections (per user), and the most comments one bulk action may change.
+    PANEL_BULK_RATE_LIMIT: str = "10 per minute"
+    PANEL_BULK_MAX: int = Field(5000, ge=1)
+    # Counts shown on the panel stop at this number ("mais de N"): no COUNT(*) over a million rows per page.
+    PANEL_COUNT_CAP: int = Field(1000, ge=100)
 
     # --- Mail, weekly summary and insights (issue 9) ---
     # SMTP server for outgoing mail. Empty: messages are written as .eml files to MAIL_OUTBOX_DIR (embedded default).
@@ -218,6 +232,14 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     else:
         cfg.setdefault("CACHE_TYPE", "SimpleCache")
     cfg.setdefault("CACHE_DEFAULT_TIMEOUT", 300)
+    # Panel sessions (issue 8): cookie flags; the idle/absolute checks live in app.auth.session.
+    if cfg["SESSION_COOKIE_SECURE"] is None:
+        cfg["SESSION_COOKIE_SECURE"] = cfg["APP_ENV"] == "production"
+    cfg["SESSION_COOKIE_HTTPONLY"] = True
+    cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
+    cfg["PERMANENT_SESSION_LIFETIME"] = cfg["SESSION_ABSOLUTE_SECONDS"]
+    cfg["REMEMBER_COOKIE_DURATION"] = 0  # no "remember me": a panel session always has its lifetimes
+    cfg.setdefault("WTF_CSRF_TIME_LIMIT", cfg["SESSION_ABSOLUTE_SECONDS"])
     cfg.setdefault("CACHE_KEY_PREFIX", "alumusic:")
     # Flask-Mail suppresses sending when TESTING is on; our tests talk to a real SMTP server, so never suppress.
     cfg.setdefault("MAIL_SUPPRESS_SEND", False)

@@ -6,9 +6,11 @@ from flask_caching import Cache
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -32,3 +34,6 @@ jwt = JWTManager()
 cache = Cache()
 mail = Mail()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# Curator panel (issue 8): session login for people, CSRF on every form (the JWT API is exempt).
+login_manager = LoginManager()
+csrf = CSRFProtect()

@@ -69,7 +69,7 @@ def run_migrations_offline():
 
 
 # PostgreSQL-only objects created by hand in migrations (not declared on the models).
-HAND_MANAGED_INDEXES = {"ix_comments_text_trgm"}
+HAND_MANAGED_INDEXES = {"ix_comments_text_trgm", "ix_comments_text_unaccent_trgm"}
 
 
 def include_object(obj, name, type_, reflected, compare_to):

@@ -36,6 +36,8 @@ class Comment(db.Model):
         Index("ix_comments_artist_id_occurred_at", "artist_id", "occurred_at"),
         # The default listing: one category, newest classification first.
         Index("ix_comments_category_classified_at", "category", "classified_at"),
+        # The panel's commonest view: one artist, one category, newest first (page and capped count from one index).
+        Index("ix_comments_artist_id_category_classified_at", "artist_id", "category", "classified_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -81,6 +83,8 @@ class ClassificationEvent(db.Model):
     __table_args__ = (
         CheckConstraint("source IN ('modelo', 'curador')", name="source_valid"),
         Index("ix_classification_events_comment_id_created_at", "comment_id", "created_at"),
+        # The panel's "reviewed today" and "corrections for the next retraining" counts.
+        Index("ix_classification_events_source_created_at", "source", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -1,0 +1,1 @@
+"""WTForms for the HTML pages (CSRF token on every one of them, through Flask-WTF)."""
