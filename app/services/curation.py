@@ -237,7 +237,7 @@ def start_retraining() -> dict[str, Any]:
 
 def model_versions() -> list[dict[str, Any]]:
     """Stored model versions, newest first."""
-    from app.classifier.training import list_versions
+    from app.classifier.store import list_versions
 
     return list(reversed(list_versions(current_app.config)))
 
@@ -251,28 +251,7 @@ def last_training(versions: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def latest_summaries(limit: int = 3) -> list[dict[str, Any]]:
-    """The newest weekly summaries, when that feature is installed (app.models.summary)."""
-    try:
-        from app.models import summary
-    except ImportError:
-        return []
-    model = next(
-        (
-            obj
-            for obj in vars(summary).values()
-            if isinstance(obj, type) and getattr(obj, "__tablename__", None) == "resumos_semanais"
-        ),
-        None,
-    )
-    if model is None:
-        return []
-    rows = db.session.scalars(select(model).order_by(model.__mapper__.primary_key[0].desc()).limit(limit))
-    week_attr = next((a for a in ("iso_week", "week", "semana") if hasattr(model, a)), None)
-    text_attr = next((a for a in ("summary_text", "text", "texto", "resumo") if hasattr(model, a)), None)
-    return [
-        {
-            "semana": getattr(row, week_attr) if week_attr else row.id,
-            "texto": (getattr(row, text_attr) or "")[:400] if text_attr else "",
-        }
-        for row in rows
-    ]
+    """The newest weekly summaries (app.services.summaries), as the overview shows them."""
+    from app.services.summaries import list_summaries
+
+    return [{"semana": row.week, "texto": row.text[:400]} for row in list_summaries(1, limit).items]

@@ -19,6 +19,7 @@ from flask import (
     Response,
     current_app,
     flash,
+    has_request_context,
     redirect,
     render_template,
     request,
@@ -123,9 +124,12 @@ def percent(value: float | None) -> str:
 
 @bp.app_context_processor
 def _panel_globals() -> dict[str, Any]:
+    # App-wide, so it also runs for templates rendered outside a request (the weekly e-mail): no user there.
+    user = current_user if has_request_context() else None
+    authenticated = bool(user is not None and user.is_authenticated)
     return {
-        "pode_corrigir": current_user.is_authenticated and current_user.role in CORRECTOR_ROLES,
-        "e_admin": current_user.is_authenticated and current_user.role == Role.ADMIN.value,
+        "pode_corrigir": authenticated and user.role in CORRECTOR_ROLES,
+        "e_admin": authenticated and user.role == Role.ADMIN.value,
         "acao_form": ActionForm,
     }
 

@@ -605,35 +605,28 @@ def test_accent_insensitive_search_on_sqlite(sqlite_app):
         db.session.remove()
 
 
-def test_overview_lists_weekly_summaries_when_that_feature_exists(sqlite_app, monkeypatch):
-    """The summaries model ships with another feature: the overview finds it by table name, or shows none."""
-    import sys
-    import types
-    from importlib.util import find_spec
-
-    from sqlalchemy import Integer, String
-    from sqlalchemy.orm import DeclarativeBase, mapped_column
+def test_overview_lists_the_latest_weekly_summaries(sqlite_app):
+    """The overview shows the newest stored weekly summaries first (app.services.summaries)."""
+    from datetime import date
 
     from app.extensions import db
+    from app.models.summary import WeeklySummary
     from app.services.curation import latest_summaries
 
-    class Base(DeclarativeBase):
-        pass
-
-    class WeeklySummary(Base):
-        __tablename__ = "resumos_semanais"
-        id = mapped_column(Integer, primary_key=True)
-        iso_week = mapped_column(String(10))
-        summary_text = mapped_column(String(2000))
-
     with sqlite_app.app_context():
-        if find_spec("app.models.summary") is None:
-            assert latest_summaries() == []  # the feature is absent: nothing to show, and no error
-        monkeypatch.setitem(sys.modules, "app.models.summary", types.SimpleNamespace(WeeklySummary=WeeklySummary))
-        # This throwaway SQLite file may already hold the real table (its columns may differ): replace it.
-        Base.metadata.drop_all(db.engine)
-        Base.metadata.create_all(db.engine)
-        db.session.add(WeeklySummary(iso_week="2026-W48", summary_text="Mais elogios ao clipe novo."))
+        assert latest_summaries() == []
+        for week, monday, text in (
+            ("2026-W47", date(2026, 11, 16), "Semana calma."),
+            ("2026-W48", date(2026, 11, 23), "Mais elogios ao clipe novo."),
+        ):
+            db.session.add(
+                WeeklySummary(
+                    week=week, starts_on=monday, ends_on=monday, aggregate={}, text=text, generator="deterministico"
+                )
+            )
         db.session.commit()
-        assert latest_summaries() == [{"semana": "2026-W48", "texto": "Mais elogios ao clipe novo."}]
+        assert latest_summaries() == [
+            {"semana": "2026-W48", "texto": "Mais elogios ao clipe novo."},
+            {"semana": "2026-W47", "texto": "Semana calma."},
+        ]
         db.session.remove()

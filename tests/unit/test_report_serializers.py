@@ -14,7 +14,7 @@ from app.cache import FileStore, params_hash
 from app.schemas.reports import ReportFilters, ReportOut
 from app.serializers.reports import chart_csv, chart_json, envelope, flat_rows
 from app.services.reports import Chart, Report, Windows
-from app.tasks.schedule import beat_schedule
+from app.tasks.schedule import report_refresh_entry
 from app.views.public import _etag_matches
 
 NOW = datetime(2026, 12, 1, 2, 30, tzinfo=UTC)  # 23:30 on Nov 30 in São Paulo (UTC-3)
@@ -152,7 +152,7 @@ def test_file_store_expires_entries_and_locks_exclusively(tmp_path):
 
 @pytest.mark.parametrize(("refresh", "lead", "every"), [(60, 5, 55.0), (10, 0, 10.0), (3, 5, 1.0)])
 def test_beat_refreshes_every_feed_before_the_snapshot_expires(refresh, lead, every):
-    entry = beat_schedule({"REPORT_REFRESH_SECONDS": refresh, "REPORT_REFRESH_LEAD_SECONDS": lead})["refresh-reports"]
+    entry = report_refresh_entry({"REPORT_REFRESH_SECONDS": refresh, "REPORT_REFRESH_LEAD_SECONDS": lead})
     assert entry["task"] == "app.tasks.reports.refresh_reports"
     assert entry["schedule"] == every
     assert entry["options"] == {"queue": "reports", "expires": every}
