@@ -2,6 +2,7 @@
 
 from app.models.catalog import Album, Artist
 from app.models.comment import ClassificationEvent, Comment, CommentTag
+from app.models.job import ImportJob, JobStatus
 from app.models.user import ROLES, Role, TokenBlocklist, User
 
 __all__ = [
@@ -11,6 +12,8 @@ __all__ = [
     "ClassificationEvent",
     "Comment",
     "CommentTag",
+    "ImportJob",
+    "JobStatus",
     "Role",
     "TokenBlocklist",
     "User",

@@ -49,9 +49,9 @@ def ingest(items: Sequence[CommentIn], classifier: Classifier | None = None) -> 
         raise BadRequest("Ids duplicados no mesmo lote.", {"ids_duplicados": dupes})
     for attempt in (1, 2):
         try:
-            result = _ingest_once(items, classifier or get_classifier())
-            if result.to_refine:
-                _schedule_refinement(result.to_refine)
+            result = stage_batch(items, classifier or get_classifier())
+            db.session.commit()
+            schedule_refinement(result.to_refine)
             return result
         except IntegrityError:
             # A concurrent request stored one of these ids between our lookup and insert: look again once.
@@ -61,7 +61,11 @@ def ingest(items: Sequence[CommentIn], classifier: Classifier | None = None) -> 
     raise AssertionError("unreachable")
 
 
-def _ingest_once(items: Sequence[CommentIn], classifier: Classifier) -> IngestResult:
+def stage_batch(items: Sequence[CommentIn], classifier: Classifier) -> IngestResult:
+    """Classify the new items and add them to the session's transaction; the caller commits (ingest, imports).
+
+    Raises Conflict for ids already stored with another text. Duplicate ids inside `items` are the caller's to
+    refuse (an IntegrityError at flush otherwise)."""
     ids = [item.id or uuid.uuid4() for item in items]
     existing: dict[uuid.UUID, Comment] = {}
     given = [item.id for item in items if item.id is not None]
@@ -77,7 +81,6 @@ def _ingest_once(items: Sequence[CommentIn], classifier: Classifier) -> IngestRe
     if new:
         stored, to_refine = _store_new(new, classifier)
         out_by_id.update(stored)
-    db.session.commit()
     return IngestResult(items=[out_by_id[i] for i in ids], created=len(new), to_refine=to_refine)
 
 
@@ -150,10 +153,10 @@ def _store_new(
     return out, to_refine
 
 
-def _schedule_refinement(comment_ids: list[uuid.UUID]) -> None:
+def schedule_refinement(comment_ids: list[uuid.UUID]) -> None:
     """Queue the second opinion for unsure comments, after commit. Only with a real broker: eagerly it would run
     inside the request at ~60 comments/s. A broker failure never fails the ingest (the comments are stored)."""
-    if background_is_eager():
+    if not comment_ids or background_is_eager():
         return
     for start in range(0, len(comment_ids), REFINE_CHUNK):
         chunk = [str(c) for c in comment_ids[start : start + REFINE_CHUNK]]

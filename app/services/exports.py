@@ -56,7 +56,7 @@ def export_select(filters: CommentFilters) -> Select:
     )
 
 
-def stream_csv(filters: CommentFilters, *, bom: bool = False) -> Iterator[str]:
+def stream_csv(filters: CommentFilters, *, bom: bool = False, fetch_rows: int = FETCH_ROWS) -> Iterator[str]:
     """The CSV text in chunks: header row first, then the rows as the cursor yields them."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -66,7 +66,7 @@ def stream_csv(filters: CommentFilters, *, bom: bool = False) -> Iterator[str]:
     yield buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()
-    result = db.session.execute(export_select(filters).execution_options(stream_results=True, yield_per=FETCH_ROWS))
+    result = db.session.execute(export_select(filters).execution_options(stream_results=True, yield_per=fetch_rows))
     try:
         for partition in result.partitions():
             writer.writerows(csv_row(*row) for row in partition)
