@@ -21,7 +21,8 @@ install: $(BIN)/.installed
 migrate: install
 	$(BIN)/flask db upgrade
 
-## make run: migrate, train the model if missing, create the admin, load demo data, serve on $(PORT).
+## make run: migrate, train the model if missing, create the admin, load demo data, then serve on 127.0.0.1:$(PORT)
+## with a real Celery worker and one Beat (embedded SQLite broker when no Redis is configured); Ctrl-C stops all.
 run: install
 	mkdir -p instance
 	$(BIN)/flask db upgrade
@@ -32,7 +33,7 @@ run: install
 	@echo "AluMusic Insights em http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/api/docs)"
 	@echo "admin: $${ADMIN_USERNAME:-admin} / senha: $${ADMIN_PASSWORD:-admin-alumusic} (defina ADMIN_USERNAME/ADMIN_PASSWORD)"
 	@echo ""
-	PORT=$(PORT) WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	PORT=$(PORT) BIN=$(BIN) exec bash scripts/run_local.sh
 
 ## make test: the whole suite (integration tests use real PostgreSQL/Redis; with CI=true they must run).
 test: install

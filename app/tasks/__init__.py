@@ -62,6 +62,7 @@ def _transport_options(broker: str, cfg) -> dict:
     if broker.startswith(("redis://", "rediss://")):
         return {"visibility_timeout": cfg["CELERY_VISIBILITY_TIMEOUT"]}
     if broker.startswith("sqla+"):
-        # The embedded broker (make run): poll the SQLite file twice a second.
-        return {"polling_interval": 0.5}
+        # The embedded broker (make run): these go to SQLAlchemy's create_engine. Web, worker and Beat write the
+        # same SQLite file; wait for its lock instead of failing at once.
+        return {"connect_args": {"timeout": 30}}
     return {}
