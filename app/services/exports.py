@@ -8,7 +8,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal, select
 
 from app.extensions import db
 from app.models.catalog import Album, Artist
@@ -25,7 +25,9 @@ UTF8_BOM = "\ufeff"
 def _tags_subquery(dialect: str):
     """The comment's tag codes joined by `|`, in the order the model gave them (one correlated subquery)."""
     if dialect == "postgresql":
-        agg = func.string_agg(CommentTag.code, TAG_SEPARATOR).within_group(CommentTag.position)
+        from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+        agg = func.string_agg(CommentTag.code, aggregate_order_by(literal(TAG_SEPARATOR), CommentTag.position))
         return select(agg).where(CommentTag.comment_id == Comment.id).scalar_subquery()
     ordered = select(CommentTag.code).where(CommentTag.comment_id == Comment.id).order_by(CommentTag.position)
     inner = ordered.subquery()
