@@ -10,10 +10,12 @@ cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
 PORT="${PORT:-8000}"
 QUEUES="default,classification,imports,reports,emails,training"
-mkdir -p instance
+# Where the embedded broker, Beat's schedule and its pidfile live.
+STATE_DIR="${RUN_STATE_DIR:-$PWD/instance}"
+mkdir -p "$STATE_DIR"
 
 if [[ -z "${CELERY_BROKER_URL:-}" && -z "${REDIS_URL:-}" ]]; then
-    export CELERY_BROKER_URL="sqla+sqlite:///$PWD/instance/celery-broker.sqlite"
+    export CELERY_BROKER_URL="sqla+sqlite:///$STATE_DIR/celery-broker.sqlite"
 fi
 export GUNICORN_BIND="${GUNICORN_BIND:-127.0.0.1:$PORT}"
 export WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}"
@@ -30,7 +32,7 @@ trap stop INT TERM EXIT
 pids+=($!)
 "$BIN/celery" -A make_celery worker -Q "$QUEUES" --concurrency=1 --hostname="local-$$@%h" --loglevel=INFO &
 pids+=($!)
-"$BIN/celery" -A make_celery beat --schedule=instance/celerybeat-schedule --pidfile=instance/celerybeat.pid \
+"$BIN/celery" -A make_celery beat --schedule="$STATE_DIR/celerybeat-schedule" --pidfile="$STATE_DIR/celerybeat.pid" \
     --loglevel=INFO &
 pids+=($!)
 
