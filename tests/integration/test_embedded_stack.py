@@ -64,7 +64,7 @@ def test_make_run_processes_deliver_schedule_and_stop_together(tmp_path, model_d
 
         resp = requests.post(
             f"{base}/api/importacoes",
-            data="texto\nque hino maravilhoso\no app trava toda hora\n".encode(),
+            data=b"texto\nque hino maravilhoso\no app trava toda hora\n",
             headers={**headers, "Content-Type": "text/csv"},
             timeout=10,
         )

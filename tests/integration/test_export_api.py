@@ -7,7 +7,9 @@ import csv
 import io
 
 import pytest
+from sqlalchemy import select
 
+from app.extensions import db
 from app.serializers.comments import CSV_COLUMNS
 
 COMMENTS = [
@@ -28,7 +30,7 @@ def stored(client, role_auth):
 
 def read_csv(resp) -> list[dict[str, str]]:
     text = resp.get_data(as_text=True)
-    assert not text.endswith("\r\n\r\n")
+    assert text.endswith("\n") and not text.endswith("\n\n")  # no trailing blank line
     return list(csv.DictReader(io.StringIO(text)))
 
 
@@ -75,7 +77,7 @@ def test_bom_for_excel_and_an_empty_result_keeps_the_header(client, role_auth, s
     resp = client.get("/api/comentarios/export?bom=1&q=nada-parecido", headers=role_auth["leitor"])
     raw = resp.get_data()
     assert raw.startswith("\ufeff".encode())
-    assert raw.decode("utf-8-sig") == ",".join(CSV_COLUMNS) + "\r\n"
+    assert raw.decode("utf-8-sig") == ",".join(CSV_COLUMNS) + "\n"
 
 
 def test_bad_filter_is_422_envelope_not_a_broken_download(client, role_auth):
@@ -100,3 +102,16 @@ def test_ingestion_accounts_cannot_export(client, role_auth):
     resp = client.get("/api/comentarios/export", headers=role_auth["ingestao"])
     assert resp.status_code == 403
     assert client.get("/api/comentarios/export").status_code == 401
+
+
+def test_postgresql_copy_formats_every_cell_like_the_serializer(app, client, role_auth, stored):
+    """The fast path (cells formatted in SQL) and csv_row (the one serializer) agree cell for cell."""
+    from app.models.comment import Comment
+    from app.serializers.comments import comment_csv_row
+
+    rows = read_csv(client.get("/api/comentarios/export", headers=role_auth["leitor"]))
+    with app.app_context():
+        expected = {str(c.id): comment_csv_row(c) for c in db.session.scalars(select(Comment)).unique()}
+    assert len(rows) == len(expected)
+    for row in rows:
+        assert list(row.values()) == expected[row["id"]]

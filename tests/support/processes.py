@@ -85,7 +85,8 @@ def app_env(**settings: str) -> dict[str, str]:
 
 def celery_worker(env: dict[str, str], log: Path, queues: str = "default,imports", name: str = "worker") -> Process:
     argv = [str(BIN / "celery"), "-A", "make_celery", "worker", "-Q", queues, "--concurrency=1",
-            f"--hostname={name}-{os.getpid()}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"]  # fmt: skip
+            f"--hostname={name}-{os.getpid()}@%h", "--loglevel=INFO", "--without-gossip",
+            "--without-mingle"]  # fmt: skip
     return Process(name, argv, env, log)
 
 
