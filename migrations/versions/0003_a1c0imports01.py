@@ -1,4 +1,4 @@
-"""import jobs (bulk import)
+"""import jobs (bulk import); comments index for the export order
 
 Revision ID: a1c0imports01
 Revises: 09448a58ddef
@@ -45,8 +45,15 @@ def upgrade():
     with op.batch_alter_table('import_jobs', schema=None) as batch_op:
         batch_op.create_index('ix_import_jobs_status_heartbeat_at', ['status', 'heartbeat_at'], unique=False)
 
+    # Export/listing default order (-classificado_em, then id) streamed from the index instead of a full sort.
+    with op.batch_alter_table('comments', schema=None) as batch_op:
+        batch_op.create_index('ix_comments_classified_at_id', ['classified_at', 'id'], unique=False)
+
 
 def downgrade():
+    with op.batch_alter_table('comments', schema=None) as batch_op:
+        batch_op.drop_index('ix_comments_classified_at_id')
+
     with op.batch_alter_table('import_jobs', schema=None) as batch_op:
         batch_op.drop_index('ix_import_jobs_status_heartbeat_at')
 
