@@ -202,10 +202,13 @@ def report(facts: dict, ctx: dict, exp: dict, lst: dict, imp: dict) -> str:
         [
             SECTION_TITLE,
             "",
-            f"Machine: {facts['nproc']} cores ({facts['cpu']}), {facts['ram']} RAM, kernel {facts['kernel']}, Python "
+            f"Machine: {facts['nproc']} cores ({facts['cpu']}), {facts['ram']} RAM, "
+            f"kernel {facts['kernel']}, Python "
             f"{facts['python']}, commit {facts['commit']}; measured {ctx['when']} (load average before: {ctx['load']}).",
-            f"Method: `make bench-export-import` ({Path(__file__).name}): {ctx['rows']:,} comments over 30 days made by "
-            "`benchmarks/dataset.py` in PostgreSQL, gunicorn (2 sync workers, APP_ENV=production) and one Celery worker "
+            f"Method: `make bench-export-import` ({Path(__file__).name}): {ctx['rows']:,} comments "
+            "over 30 days made by "
+            "`benchmarks/dataset.py` in PostgreSQL, gunicorn (2 sync workers, APP_ENV=production) "
+            "and one Celery worker "
             "on 127.0.0.1; the client is this separate process (Python requests).",
             "",
             "| what | measured | target | met |",
@@ -220,10 +223,12 @@ def report(facts: dict, ctx: dict, exp: dict, lst: dict, imp: dict) -> str:
             f"{lst['total_min']}-{lst['total_max']}) | p50 {lst['p50']:.1f} ms, **p95 {lst['p95']:.1f} ms**, p99 "
             f"{lst['p99']:.1f} ms | p95 < {t['list_p95_ms']} ms | {ok(lst['p95'] < t['list_p95_ms'])} |",
             f"| bulk import of {imp['rows']:,} new comments (CSV, {imp['mb']:.1f} MB), POST to `concluida` | "
-            f"**{imp['rows_s']:,.0f} comments/s** ({imp['seconds']:.1f} s; worker alone {imp['worker_rows_s']:,.0f}/s) | "
+            f"**{imp['rows_s']:,.0f} comments/s** ({imp['seconds']:.1f} s; "
+            f"worker alone {imp['worker_rows_s']:,.0f}/s) | "
             f">= {t['import_rows_s']:,} | {ok(imp['rows_s'] >= t['import_rows_s'])} |",
             "",
-            "The export is produced by PostgreSQL itself (`COPY (SELECT ...) TO STDOUT WITH CSV`, cells formatted in SQL "
+            "The export is produced by PostgreSQL itself (`COPY (SELECT ...) TO STDOUT WITH CSV`, "
+            "cells formatted in SQL "
             "the way `csv_row` formats them) and forwarded in 128 KB chunks, so the worker's memory does not depend on "
             "the row count. The import runs one transaction per 1,000-row chunk on one worker process.",
             "",
@@ -258,7 +263,7 @@ def main() -> int:
     for role in ("leitor", "ingestao"):
         flask(env, "users", "deactivate", f"bench_{role}", check=False)
         flask(env, "users", "create", f"bench_{role}_{password[:6]}", "--role", role, "--password", password)
-    with psycopg.connect(db_url) as conn:
+    with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE comments")  # as autovacuum would have by now: visibility map, statistics
         expected = conn.execute("SELECT count(*) FROM comments").fetchone()[0]
 
