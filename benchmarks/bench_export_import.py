@@ -204,7 +204,8 @@ def report(facts: dict, ctx: dict, exp: dict, lst: dict, imp: dict) -> str:
             "",
             f"Machine: {facts['nproc']} cores ({facts['cpu']}), {facts['ram']} RAM, "
             f"kernel {facts['kernel']}, Python "
-            f"{facts['python']}, commit {facts['commit']}; measured {ctx['when']} (load average before: {ctx['load']}).",
+            f"{facts['python']}, commit {facts['commit']}; measured {ctx['when']} "
+            f"(load average before: {ctx['load']}).",
             f"Method: `make bench-export-import` ({Path(__file__).name}): {ctx['rows']:,} comments "
             "over 30 days made by "
             "`benchmarks/dataset.py` in PostgreSQL, gunicorn (2 sync workers, APP_ENV=production) "
