@@ -105,6 +105,7 @@ def _store_new(
         )
         codes = [t.codigo for t in result.tags]
         confidence = min(1.0, max(0.0, float(result.confianca)))
+        occurred_at = item.publicado_em or now
         comment_rows.append(
             {
                 "id": cid,
@@ -113,7 +114,7 @@ def _store_new(
                 "album_id": album.id if album else None,
                 "target": item.alvo,
                 "published_at": item.publicado_em,
-                "occurred_at": item.publicado_em or now,
+                "occurred_at": occurred_at,
                 "category": result.categoria,
                 "confidence": confidence,
                 "model_version": result.modelo,
@@ -122,7 +123,10 @@ def _store_new(
                 "updated_at": now,
             }
         )
-        tag_rows.extend({"comment_id": cid, "code": code, "position": pos} for pos, code in enumerate(codes))
+        tag_rows.extend(
+            {"comment_id": cid, "code": code, "position": pos, "category": result.categoria, "occurred_at": occurred_at}
+            for pos, code in enumerate(codes)
+        )
         event_rows.append(
             {
                 "comment_id": cid,

@@ -50,7 +50,58 @@ def upgrade():
         batch_op.create_index('ix_comments_classified_at_id', ['classified_at', 'id'], unique=False)
 
 
+    # Tag rows carry their comment's category and date (indexed with the code): "tag + category + period" is one
+    # index range. PostgreSQL triggers keep the copies right whoever writes (COPY, ORM, SQL); SQLite does not
+    # read them (app.services.queries), so it needs no trigger.
+    with op.batch_alter_table('comment_tags', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('category', sa.String(length=20), nullable=True))
+        batch_op.add_column(sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=True))
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(
+            "UPDATE comment_tags t SET category = c.category, occurred_at = c.occurred_at "
+            "FROM comments c WHERE c.id = t.comment_id"
+        )
+        op.execute("""
+            CREATE FUNCTION comment_tags_copy_comment() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.category IS NULL OR NEW.occurred_at IS NULL THEN
+                    SELECT c.category, c.occurred_at INTO NEW.category, NEW.occurred_at
+                    FROM comments c WHERE c.id = NEW.comment_id;
+                END IF;
+                RETURN NEW;
+            END $$""")
+        op.execute(
+            "CREATE TRIGGER comment_tags_copy_comment BEFORE INSERT OR UPDATE OF comment_id ON comment_tags "
+            "FOR EACH ROW EXECUTE FUNCTION comment_tags_copy_comment()"
+        )
+        op.execute("""
+            CREATE FUNCTION comments_sync_tags() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE comment_tags SET category = NEW.category, occurred_at = NEW.occurred_at
+                WHERE comment_id = NEW.id;
+                RETURN NULL;
+            END $$""")
+        op.execute(
+            "CREATE TRIGGER comments_sync_tags AFTER UPDATE OF category, occurred_at ON comments FOR EACH ROW "
+            "WHEN (OLD.category IS DISTINCT FROM NEW.category OR OLD.occurred_at IS DISTINCT FROM NEW.occurred_at) "
+            "EXECUTE FUNCTION comments_sync_tags()"
+        )
+    with op.batch_alter_table('comment_tags', schema=None) as batch_op:
+        batch_op.create_index('ix_comment_tags_code_category_occurred_at', ['code', 'category', 'occurred_at'], unique=False)
+
+
 def downgrade():
+    with op.batch_alter_table('comment_tags', schema=None) as batch_op:
+        batch_op.drop_index('ix_comment_tags_code_category_occurred_at')
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP TRIGGER IF EXISTS comments_sync_tags ON comments")
+        op.execute("DROP FUNCTION IF EXISTS comments_sync_tags()")
+        op.execute("DROP TRIGGER IF EXISTS comment_tags_copy_comment ON comment_tags")
+        op.execute("DROP FUNCTION IF EXISTS comment_tags_copy_comment()")
+    with op.batch_alter_table('comment_tags', schema=None) as batch_op:
+        batch_op.drop_column('occurred_at')
+        batch_op.drop_column('category')
+
     with op.batch_alter_table('comments', schema=None) as batch_op:
         batch_op.drop_index('ix_comments_classified_at_id')
 

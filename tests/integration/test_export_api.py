@@ -115,3 +115,24 @@ def test_postgresql_copy_formats_every_cell_like_the_serializer(app, client, rol
     assert len(rows) == len(expected)
     for row in rows:
         assert list(row.values()) == expected[row["id"]]
+
+
+def test_tag_category_period_filter_follows_corrections(client, role_auth, stored):
+    """The tag rows' copies of category/date (the fast path of tag + categoria + period) follow a correction."""
+    crash = next(c for c in stored if any(t["codigo"] == "app_estabilidade" for t in c["tags_funcionalidades"]))
+    query = f"tag=app_estabilidade&categoria={crash['categoria']}&desde=2000-01-01&ate=2100-01-01"
+
+    def ids(url: str) -> list[str]:
+        return [c["id"] for c in client.get(url, headers=role_auth["leitor"]).get_json()["items"]]
+
+    assert crash["id"] in ids(f"/api/comentarios?{query}")
+    other = "SUGESTÃO" if crash["categoria"] != "SUGESTÃO" else "DÚVIDA"
+    resp = client.patch(f"/api/comentarios/{crash['id']}", json={"categoria": other}, headers=role_auth["curador"])
+    assert resp.status_code == 200
+
+    assert crash["id"] not in ids(f"/api/comentarios?{query}")
+    moved = query.replace(f"categoria={crash['categoria']}", f"categoria={other}")
+    assert ids(f"/api/comentarios?{moved}") == [crash["id"]]
+    assert [r["id"] for r in read_csv(client.get(f"/api/comentarios/export?{moved}", headers=role_auth["leitor"]))] == [
+        crash["id"]
+    ]
