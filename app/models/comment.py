@@ -70,7 +70,7 @@ class CommentTag(db.Model):
     __tablename__ = "comment_tags"
     __table_args__ = (
         Index("ix_comment_tags_code_comment_id", "code", "comment_id"),
-        Index("ix_comment_tags_code_category_occurred_at", "code", "category", "occurred_at"),
+        Index("ix_comment_tags_code_category_occurred_at", "code", "category", "occurred_at", "comment_id"),
     )
 
     comment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True)

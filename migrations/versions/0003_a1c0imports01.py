@@ -87,7 +87,7 @@ def upgrade():
             "EXECUTE FUNCTION comments_sync_tags()"
         )
     with op.batch_alter_table('comment_tags', schema=None) as batch_op:
-        batch_op.create_index('ix_comment_tags_code_category_occurred_at', ['code', 'category', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_comment_tags_code_category_occurred_at', ['code', 'category', 'occurred_at', 'comment_id'], unique=False)
 
 
 def downgrade():
