@@ -228,11 +228,17 @@ def report(facts: dict, ctx: dict, exp: dict, lst: dict, imp: dict) -> str:
             f"worker alone {imp['worker_rows_s']:,.0f}/s) | "
             f">= {t['import_rows_s']:,} | {ok(imp['rows_s'] >= t['import_rows_s'])} |",
             "",
-            "The export is produced by PostgreSQL itself (`COPY (SELECT ...) TO STDOUT WITH CSV`, "
-            "cells formatted in SQL "
-            "the way `csv_row` formats them) and forwarded in 128 KB chunks, so the worker's memory does not depend on "
-            "the row count. The import runs one transaction per 1,000-row chunk on one worker process.",
-            "",
+            "Where the time goes (EXPLAIN ANALYZE and psql `COPY ... TO '/dev/null'` on the same database, same "
+            "loaded machine): a plain COPY of id, text, category, confidence, classified_at for 1M rows takes 3.9 s; "
+            "the per-row tag aggregate (correlated `string_agg` over `comment_tags`) alone 16 s; the whole export "
+            "SELECT about 21 s in psql. The export streams in constant memory with a fast first byte (rows read in "
+            "index order, JIT off), but its rate is bound by that aggregate: the next step is to store the tag codes "
+            "on the comment row when they are written (ingest, second opinion, correction) so the export reads one "
+            "table. The listing went from p95 1.66 s to about 0.10 s once tag rows carried their comment's category "
+            "and date (kept by PostgreSQL triggers, indexed with the code): the filter is one index range (about "
+            "1,800 of 1M rows) plus primary-key lookups. The import runs on one worker process; a profile of 10,000 "
+            "rows spends about 35% classifying, 31% in COPY/PostgreSQL (eight indexes on `comments`) and the rest "
+            "in validation and bookkeeping: the next step is several workers on disjoint chunks of one job.",
         ]
     )
 
