@@ -56,6 +56,10 @@ class Comment(db.Model):
     classified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The tag codes joined by "|" in order, as the CSV shows them: the export reads one table instead of
+    # aggregating comment_tags per row. Written by ingest; on PostgreSQL triggers on comment_tags keep it exact
+    # whoever changes the tags (migration a1c0imports01). Only the PostgreSQL export reads it.
+    tag_codes: Mapped[str | None] = mapped_column(Text)
 
     artist = relationship("Artist", lazy="joined")
     album = relationship("Album", lazy="joined")

@@ -21,7 +21,7 @@ from app.models.catalog import name_key
 from app.models.comment import ClassificationEvent, Comment, CommentTag
 from app.models.user import User
 from app.schemas.comments import CommentFilters, CommentIn, CorrectionIn
-from app.serializers.comments import comment_json, comment_wire, history_json
+from app.serializers.comments import TAG_SEPARATOR, comment_json, comment_wire, history_json
 from app.services.catalog import resolve_albums, resolve_artists
 from app.services.queries import comments_select
 from app.tasks.dispatch import background_is_eager, dispatch_quietly
@@ -121,6 +121,7 @@ def _store_new(
                 "classified_at": now,
                 "created_at": now,
                 "updated_at": now,
+                "tag_codes": TAG_SEPARATOR.join(codes) or None,
             }
         )
         tag_rows.extend(

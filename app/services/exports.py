@@ -84,12 +84,11 @@ def _iso_utc(column: ColumnElement) -> ColumnElement:
 
 def copy_select(filters: CommentFilters) -> Select:
     """PostgreSQL: the CSV cells, formatted in SQL as `csv_row` formats them, in CSV_COLUMNS order."""
-    tags = _tags_subquery("postgresql")
     columns = [
         cast(Comment.id, String),
         _neutralised(Comment.text),
         Comment.category,
-        tags,
+        Comment.tag_codes,  # kept by triggers on PostgreSQL: no per-row aggregate
         cast(func.round(cast(Comment.confidence, db.Numeric), 4), db.Float),
         _neutralised(Artist.name),
         _neutralised(Album.title),

@@ -86,6 +86,41 @@ def upgrade():
             "WHEN (OLD.category IS DISTINCT FROM NEW.category OR OLD.occurred_at IS DISTINCT FROM NEW.occurred_at) "
             "EXECUTE FUNCTION comments_sync_tags()"
         )
+    # The comment's tag codes joined by "|" (what the CSV export shows), kept by statement-level triggers on
+    # comment_tags: one UPDATE per statement, and none when the writer already stored the right value (ingest).
+    with op.batch_alter_table('comments', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('tag_codes', sa.Text(), nullable=True))
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(
+            "UPDATE comments c SET tag_codes = t.codes FROM (SELECT comment_id, "
+            "string_agg(code, '|' ORDER BY position) AS codes FROM comment_tags GROUP BY comment_id) t "
+            "WHERE c.id = t.comment_id"
+        )
+        op.execute("""
+            CREATE FUNCTION comment_tags_sync_codes() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE comments c SET tag_codes = x.codes
+                FROM (
+                    SELECT ids.comment_id,
+                           (SELECT string_agg(t.code, '|' ORDER BY t.position) FROM comment_tags t
+                            WHERE t.comment_id = ids.comment_id) AS codes
+                    FROM (SELECT DISTINCT comment_id FROM changed) ids
+                ) x
+                WHERE c.id = x.comment_id AND c.tag_codes IS DISTINCT FROM x.codes;
+                RETURN NULL;
+            END $$""")
+        op.execute(
+            "CREATE TRIGGER comment_tags_codes_insert AFTER INSERT ON comment_tags REFERENCING NEW TABLE AS changed "
+            "FOR EACH STATEMENT EXECUTE FUNCTION comment_tags_sync_codes()"
+        )
+        op.execute(
+            "CREATE TRIGGER comment_tags_codes_delete AFTER DELETE ON comment_tags REFERENCING OLD TABLE AS changed "
+            "FOR EACH STATEMENT EXECUTE FUNCTION comment_tags_sync_codes()"
+        )
+        op.execute(
+            "CREATE TRIGGER comment_tags_codes_update AFTER UPDATE ON comment_tags REFERENCING NEW TABLE AS changed "
+            "FOR EACH STATEMENT EXECUTE FUNCTION comment_tags_sync_codes()"
+        )
     with op.batch_alter_table('comment_tags', schema=None) as batch_op:
         batch_op.create_index('ix_comment_tags_code_category_occurred_at', ['code', 'category', 'occurred_at', 'comment_id'], unique=False)
 
@@ -94,6 +129,9 @@ def downgrade():
     with op.batch_alter_table('comment_tags', schema=None) as batch_op:
         batch_op.drop_index('ix_comment_tags_code_category_occurred_at')
     if op.get_bind().dialect.name == 'postgresql':
+        for name in ('comment_tags_codes_insert', 'comment_tags_codes_delete', 'comment_tags_codes_update'):
+            op.execute(f"DROP TRIGGER IF EXISTS {name} ON comment_tags")
+        op.execute("DROP FUNCTION IF EXISTS comment_tags_sync_codes()")
         op.execute("DROP TRIGGER IF EXISTS comments_sync_tags ON comments")
         op.execute("DROP FUNCTION IF EXISTS comments_sync_tags()")
         op.execute("DROP TRIGGER IF EXISTS comment_tags_copy_comment ON comment_tags")
@@ -101,6 +139,8 @@ def downgrade():
     with op.batch_alter_table('comment_tags', schema=None) as batch_op:
         batch_op.drop_column('occurred_at')
         batch_op.drop_column('category')
+    with op.batch_alter_table('comments', schema=None) as batch_op:
+        batch_op.drop_column('tag_codes')
 
     with op.batch_alter_table('comments', schema=None) as batch_op:
         batch_op.drop_index('ix_comments_classified_at_id')

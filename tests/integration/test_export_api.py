@@ -136,3 +136,20 @@ def test_tag_category_period_filter_follows_corrections(client, role_auth, store
     assert [r["id"] for r in read_csv(client.get(f"/api/comentarios/export?{moved}", headers=role_auth["leitor"]))] == [
         crash["id"]
     ]
+
+
+def test_export_follows_a_tag_correction(client, role_auth, stored):
+    target = stored[3]
+    resp = client.patch(
+        f"/api/comentarios/{target['id']}",
+        json={"tags_funcionalidades": ["show_duracao", "show_som"]},
+        headers=role_auth["curador"],
+    )
+    assert resp.status_code == 200, resp.get_json()
+    rows = {r["id"]: r for r in read_csv(client.get("/api/comentarios/export", headers=role_auth["leitor"]))}
+    assert rows[target["id"]]["tags_funcionalidades"] == "show_duracao|show_som"
+    resp = client.patch(
+        f"/api/comentarios/{target['id']}", json={"tags_funcionalidades": []}, headers=role_auth["curador"]
+    )
+    rows = {r["id"]: r for r in read_csv(client.get("/api/comentarios/export", headers=role_auth["leitor"]))}
+    assert rows[target["id"]]["tags_funcionalidades"] == ""
