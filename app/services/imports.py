@@ -28,7 +28,15 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.classifier import Classifier, get_classifier
-from app.errors import AppError, BadRequest, Conflict, NotFound, UnsupportedMediaType, ValidationFailed
+from app.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from app.extensions import db
 from app.models.job import IMPORT_FORMATS, ImportJob, JobStatus
 from app.schemas.comments import CommentIn
@@ -191,8 +199,6 @@ def check_upload(upload: Upload) -> int:
     """Refuse a file that cannot be imported at all (4xx, nothing written); returns its number of data rows."""
     limit = current_app.config["IMPORT_MAX_BYTES"]
     if len(upload.data) > limit:
-        from app.errors import PayloadTooLarge
-
         raise PayloadTooLarge(f"O arquivo excede o limite de {limit} bytes.", {"limite_bytes": limit})
     if upload.format not in IMPORT_FORMATS:
         raise UnsupportedMediaType("Formato não suportado: envie CSV, JSONL ou uma lista JSON.")
