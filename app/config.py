@@ -138,6 +138,26 @@ class Settings(BaseSettings):
     # Where the snapshots live without Redis (embedded `make run`: shared by gunicorn and the Celery worker).
     REPORT_CACHE_DIR: str = str(INSTANCE_DIR / "cache")
 
+    # imports and export
+    # Largest upload accepted by POST /api/importacoes, in bytes (JSON list, CSV or JSONL). Keep it at or under
+    # MAX_CONTENT_LENGTH and NGINX's client_max_body_size, which refuse larger bodies first.
+    IMPORT_MAX_BYTES: int = Field(20 * 1024 * 1024, ge=1024)
+    # Rows classified and stored per transaction by the import worker (the restart point after a crash).
+    IMPORT_CHUNK_SIZE: int = Field(1000, ge=1, le=10000)
+    # Per-row errors kept on a job (the failed count is always complete).
+    IMPORT_MAX_ERRORS: int = Field(100, ge=1)
+    # A running job whose heartbeat is older than this is taken over by another worker (the first one died).
+    IMPORT_STALE_SECONDS: int = Field(120, ge=5)
+    # Hard time limit of one import task, in seconds (soft limit 30 s earlier).
+    IMPORT_TASK_TIME_LIMIT: int = Field(3600, ge=60)
+    # Rows fetched per round trip from the export's server-side cursor.
+    EXPORT_FETCH_ROWS: int = Field(2000, ge=100, le=50000)
+    # Default hard time limit for tasks that declare none, in seconds.
+    CELERY_TASK_TIME_LIMIT: int = Field(1800, ge=10)
+    # Redis broker: seconds before an unacknowledged (acks_late) message is handed to another worker. Longer than
+    # the slowest task; imports do not wait for it (a Beat sweep takes over stalled jobs after IMPORT_STALE_SECONDS).
+    CELERY_VISIBILITY_TIMEOUT: int = Field(3600, ge=10)
+
     # --- Curator panel: sessions (issue 8) ---
     # A panel session ends after this many seconds without a request (idle lifetime).
     SESSION_IDLE_SECONDS: int = Field(30 * 60, ge=60)

@@ -140,6 +140,9 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
                 ref = _register(spec, meta["body"], mode="validation")
                 body_schema = {"oneOf": [ref, {"type": "array", "items": ref}]} if meta.get("body_list") else ref
                 op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+            if meta.get("request_content"):  # non-JSON bodies (uploads): {media type: schema}
+                content = {k: {"schema": v} for k, v in meta["request_content"].items()}
+                op["requestBody"] = {"required": True, "content": content}
             responses: dict[str, Any] = {}
             status = str(meta.get("status", 200))
             if meta.get("response"):
@@ -174,6 +177,8 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
                         }
                     },
                 }
+            elif meta.get("produces"):
+                responses[status] = {"description": "OK", "content": {meta["produces"]: {"schema": {"type": "string"}}}}
             else:
                 responses[status] = {"description": "OK"}
             codes = list(meta.get("errors", []))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_restful import Api
 
-from app.api import auth, comments, insights, models, reports, stakeholders, summaries
+from app.api import auth, comments, exports, imports, insights, models, reports, stakeholders, summaries
 
 
 class ApiRouter(Api):
@@ -29,6 +29,9 @@ ROUTES: list[tuple[str, type, str]] = [
     ("/modelos", models.ModelVersionList, "models"),
     ("/modelos/retreinar", models.ModelRetrain, "models_retrain"),
     # issue 7: imports, export, reports (JSON alias)
+    ("/comentarios/export", exports.CommentExport, "comments_export"),
+    ("/importacoes", imports.ImportList, "imports"),
+    ("/importacoes/<job_id>", imports.ImportDetail, "import_detail"),
     ("/relatorio/semana", reports.WeeklyReport, "weekly_report"),
     # issue 9: summaries, stakeholders, insights
     ("/resumos", summaries.SummaryList, "summaries"),

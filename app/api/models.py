@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app
 
 from app.api.base import BaseResource, roles_required
+from app.tasks.dispatch import background_is_eager, dispatch
 from app.utils.json import json_response
 
 _SUMMARY_KEYS = (
@@ -59,10 +60,9 @@ class ModelRetrain(BaseResource):
 
     @roles_required()
     def post(self):
-        from app.tasks.training import retrain_with_corrections
-
-        result = retrain_with_corrections.delay()
+        # Through the one dispatch policy: a broker that is down is a 503, never a 500 (make run has a real worker).
+        result = dispatch("app.tasks.training.retrain_with_corrections")
         body: dict[str, Any] = {"tarefa": result.id, "status": "agendado"}
-        if result.ready():  # eager mode (embedded default): the decision is already known
+        if background_is_eager():  # no broker (tests, scripts): it already ran and the decision is known
             body.update(status="concluido", resultado=result.get())
         return json_response(body, 202)

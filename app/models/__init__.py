@@ -2,6 +2,7 @@
 
 from app.models.catalog import Album, Artist
 from app.models.comment import ClassificationEvent, Comment, CommentTag
+from app.models.job import ImportJob, JobStatus
 from app.models.session import LoginEvent, PanelSession
 from app.models.summary import Stakeholder, SummaryDelivery, WeeklySummary
 from app.models.user import ROLES, Role, TokenBlocklist, User
@@ -13,6 +14,8 @@ __all__ = [
     "ClassificationEvent",
     "Comment",
     "CommentTag",
+    "ImportJob",
+    "JobStatus",
     "LoginEvent",
     "PanelSession",
     "Role",

@@ -38,6 +38,9 @@ class Comment(db.Model):
         Index("ix_comments_category_classified_at", "category", "classified_at"),
         # The panel's commonest view: one artist, one category, newest first (page and capped count from one index).
         Index("ix_comments_artist_id_category_classified_at", "artist_id", "category", "classified_at"),
+        # The default order of the listing and the export (newest first, id as tie-break) read straight from the
+        # index: the export's first byte leaves without sorting the whole table.
+        Index("ix_comments_classified_at_id", "classified_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -55,6 +58,10 @@ class Comment(db.Model):
     classified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The tag codes joined by "|" in order, as the CSV shows them: the export reads one table instead of
+    # aggregating comment_tags per row. Written by ingest; on PostgreSQL triggers on comment_tags keep it exact
+    # whoever changes the tags (migration a1c0imports01). Only the PostgreSQL export reads it.
+    tag_codes: Mapped[str | None] = mapped_column(Text)
 
     artist = relationship("Artist", lazy="joined")
     album = relationship("Album", lazy="joined")
@@ -67,11 +74,19 @@ class CommentTag(db.Model):
     """One tag of a comment: a normalised row so "top tags" and "filter by tag" are indexed queries."""
 
     __tablename__ = "comment_tags"
-    __table_args__ = (Index("ix_comment_tags_code_comment_id", "code", "comment_id"),)
+    __table_args__ = (
+        Index("ix_comment_tags_code_comment_id", "code", "comment_id"),
+        Index("ix_comment_tags_code_category_occurred_at", "code", "category", "occurred_at", "comment_id"),
+    )
 
     comment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True)
     code: Mapped[str] = mapped_column(String(80), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # Copies of the comment's category and date so "tag + category + period" (the commonest curator filter) is
+    # one index range instead of a join over the whole period. On PostgreSQL triggers keep them in step with the
+    # comment whoever writes (migration a1c0imports01); only PostgreSQL queries read them (app.services.queries).
+    category: Mapped[str | None] = mapped_column(String(20))
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     comment: Mapped[Comment] = relationship(back_populates="tags")
 

@@ -97,12 +97,12 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 TAG_SEPARATOR = "|"
 # A spreadsheet evaluates a cell starting with one of these as a formula (CSV injection, OWASP).
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise_cell(value: str) -> str:
     """Prefix a quote so Excel/Sheets/LibreOffice show the text instead of evaluating it."""
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
 def _csv_value(value: Any) -> str:

@@ -21,7 +21,7 @@ from app.models.catalog import name_key
 from app.models.comment import ClassificationEvent, Comment, CommentTag
 from app.models.user import User
 from app.schemas.comments import CommentFilters, CommentIn, CorrectionIn
-from app.serializers.comments import comment_json, comment_wire, history_json
+from app.serializers.comments import TAG_SEPARATOR, comment_json, comment_wire, history_json
 from app.services.catalog import resolve_albums, resolve_artists
 from app.services.queries import comments_select
 from app.tasks.dispatch import background_is_eager, dispatch_quietly
@@ -49,9 +49,9 @@ def ingest(items: Sequence[CommentIn], classifier: Classifier | None = None) -> 
         raise BadRequest("Ids duplicados no mesmo lote.", {"ids_duplicados": dupes})
     for attempt in (1, 2):
         try:
-            result = _ingest_once(items, classifier or get_classifier())
-            if result.to_refine:
-                _schedule_refinement(result.to_refine)
+            result = stage_batch(items, classifier or get_classifier())
+            db.session.commit()
+            schedule_refinement(result.to_refine)
             return result
         except IntegrityError:
             # A concurrent request stored one of these ids between our lookup and insert: look again once.
@@ -61,7 +61,11 @@ def ingest(items: Sequence[CommentIn], classifier: Classifier | None = None) -> 
     raise AssertionError("unreachable")
 
 
-def _ingest_once(items: Sequence[CommentIn], classifier: Classifier) -> IngestResult:
+def stage_batch(items: Sequence[CommentIn], classifier: Classifier) -> IngestResult:
+    """Classify the new items and add them to the session's transaction; the caller commits (ingest, imports).
+
+    Raises Conflict for ids already stored with another text. Duplicate ids inside `items` are the caller's to
+    refuse (an IntegrityError at flush otherwise)."""
     ids = [item.id or uuid.uuid4() for item in items]
     existing: dict[uuid.UUID, Comment] = {}
     given = [item.id for item in items if item.id is not None]
@@ -77,7 +81,6 @@ def _ingest_once(items: Sequence[CommentIn], classifier: Classifier) -> IngestRe
     if new:
         stored, to_refine = _store_new(new, classifier)
         out_by_id.update(stored)
-    db.session.commit()
     return IngestResult(items=[out_by_id[i] for i in ids], created=len(new), to_refine=to_refine)
 
 
@@ -103,6 +106,7 @@ def _store_new(
         )
         codes = [t.codigo for t in result.tags]
         confidence = min(1.0, max(0.0, float(result.confianca)))
+        occurred_at = item.publicado_em or now
         comment_rows.append(
             {
                 "id": cid,
@@ -111,16 +115,20 @@ def _store_new(
                 "album_id": album.id if album else None,
                 "target": item.alvo,
                 "published_at": item.publicado_em,
-                "occurred_at": item.publicado_em or now,
+                "occurred_at": occurred_at,
                 "category": result.categoria,
                 "confidence": confidence,
                 "model_version": result.modelo,
                 "classified_at": now,
                 "created_at": now,
                 "updated_at": now,
+                "tag_codes": TAG_SEPARATOR.join(codes) or None,
             }
         )
-        tag_rows.extend({"comment_id": cid, "code": code, "position": pos} for pos, code in enumerate(codes))
+        tag_rows.extend(
+            {"comment_id": cid, "code": code, "position": pos, "category": result.categoria, "occurred_at": occurred_at}
+            for pos, code in enumerate(codes)
+        )
         event_rows.append(
             {
                 "comment_id": cid,
@@ -151,10 +159,10 @@ def _store_new(
     return out, to_refine
 
 
-def _schedule_refinement(comment_ids: list[uuid.UUID]) -> None:
+def schedule_refinement(comment_ids: list[uuid.UUID]) -> None:
     """Queue the second opinion for unsure comments, after commit. Only with a real broker: eagerly it would run
     inside the request at ~60 comments/s. A broker failure never fails the ingest (the comments are stored)."""
-    if background_is_eager():
+    if not comment_ids or background_is_eager():
         return
     for start in range(0, len(comment_ids), REFINE_CHUNK):
         chunk = [str(c) for c in comment_ids[start : start + REFINE_CHUNK]]

@@ -76,8 +76,13 @@ def comment_conditions(filters: CommentFilters) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if filters.categoria:
         where.append(Comment.category.in_(filters.categoria))
+    tag_range = _tag_range(filters)
     for code in filters.tag:
-        where.append(exists().where(CommentTag.comment_id == Comment.id, CommentTag.code == code))
+        if tag_range:
+            # PostgreSQL: the tag's own copy of category/date narrows it in one index range (see CommentTag).
+            where.append(Comment.id.in_(select(CommentTag.comment_id).where(CommentTag.code == code, *tag_range)))
+        else:
+            where.append(exists().where(CommentTag.comment_id == Comment.id, CommentTag.code == code))
     if filters.artista:
         # name_key is unique: "= (scalar subquery)" lets PostgreSQL use the artist's id as an index key (and walk
         # the artist + category index in order), where "IN (subquery)" planned a scan of the whole category.
@@ -100,6 +105,27 @@ def comment_conditions(filters: CommentFilters) -> list[ColumnElement[bool]]:
     if filters.confianca_max is not None:
         where.append(Comment.confidence <= filters.confianca_max)
     return where
+
+
+def _tag_range(filters: CommentFilters) -> list[ColumnElement[bool]]:
+    """Category/date conditions on the tag rows' copies (PostgreSQL, where triggers keep them exact), or []."""
+    if not filters.tag or not (filters.categoria or filters.desde or filters.ate):
+        return []
+    from app.extensions import db
+
+    if db.session.get_bind().dialect.name != "postgresql":
+        return []
+    out: list[ColumnElement[bool]] = []
+    if filters.categoria:
+        out.append(CommentTag.category.in_(filters.categoria))
+    if filters.desde:
+        out.append(CommentTag.occurred_at >= day_bound(filters.desde, end=False))
+    if filters.ate:
+        bound = day_bound(filters.ate, end=True)
+        out.append(
+            CommentTag.occurred_at <= bound if isinstance(filters.ate, datetime) else CommentTag.occurred_at < bound
+        )
+    return out
 
 
 def order_clauses(ordenar: str) -> list[ColumnElement]:

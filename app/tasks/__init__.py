@@ -19,18 +19,30 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    broker = app.config["CELERY_BROKER_URL"] or app.config["REDIS_URL"]
+    cfg = app.config
+    broker = cfg["CELERY_BROKER_URL"] or cfg["REDIS_URL"]
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(
         {
             "broker_url": broker or "memory://",
-            "result_backend": app.config["REDIS_URL"] or None,
-            # Embedded default (no broker configured): run tasks in-process.
+            "broker_transport_options": _transport_options(broker, cfg),
+            "result_backend": cfg["REDIS_URL"] or None,
+            # No broker configured (tests, a one-off script): run tasks in-process. `make run` configures an
+            # embedded broker instead (a SQLite file), so it runs a real worker and Beat like production.
             "task_always_eager": not broker,
             "task_eager_propagates": True,
             "task_ignore_result": True,
-            "task_acks_late": True,
+            # Late acknowledgement only where a task says it is idempotent (acks_late=True on the task).
+            "task_acks_late": False,
             "task_reject_on_worker_lost": True,
+            # Every task has a hard limit, even one that forgets to declare it.
+            "task_time_limit": cfg["CELERY_TASK_TIME_LIMIT"],
+            "task_annotations": {
+                "app.tasks.imports.run_import": {
+                    "time_limit": cfg["IMPORT_TASK_TIME_LIMIT"],
+                    "soft_time_limit": cfg["IMPORT_TASK_TIME_LIMIT"] - 30,
+                }
+            },
             "worker_prefetch_multiplier": 1,
             "task_default_queue": "default",
             "task_routes": TASK_ROUTES,
@@ -41,6 +53,16 @@ def celery_init_app(app: Flask) -> Celery:
     )
     celery_app.set_default()
     app.extensions["celery"] = celery_app
-    from app.tasks import classification, emails, reports, training  # noqa: F401  - registers the tasks; `import app.tasks.x` would rebind `app`
+    from app.tasks import classification, emails, imports, reports, training  # noqa: F401  - registers the tasks; `import app.tasks.x` would rebind `app`
 
     return celery_app
+
+
+def _transport_options(broker: str, cfg) -> dict:
+    if broker.startswith(("redis://", "rediss://")):
+        return {"visibility_timeout": cfg["CELERY_VISIBILITY_TIMEOUT"]}
+    if broker.startswith("sqla+"):
+        # The embedded broker (make run): these go to SQLAlchemy's create_engine. Web, worker and Beat write the
+        # same SQLite file; wait for its lock instead of failing at once.
+        return {"connect_args": {"timeout": 30}}
+    return {}

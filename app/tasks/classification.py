@@ -9,6 +9,8 @@ from celery import shared_task
 
 @shared_task(
     name="app.tasks.classification.refine_low_confidence",
+    # Idempotent (refined or corrected comments are skipped): a lost worker's message is redelivered.
+    acks_late=True,
     time_limit=600,
     soft_time_limit=570,
     autoretry_for=(ConnectionError, TimeoutError),

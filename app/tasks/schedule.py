@@ -17,7 +17,15 @@ TASK_ROUTES = {
     "app.tasks.emails.*": {"queue": "emails"},
 }
 
-BEAT_SCHEDULE: dict = {}
+# Every entry expires before the next run: a backlog never piles up copies of the same periodic work.
+BEAT_SCHEDULE: dict = {
+    # Takes over imports whose worker died (heartbeat older than IMPORT_STALE_SECONDS).
+    "resume-stalled-imports": {
+        "task": "app.tasks.imports.resume_stalled_imports",
+        "schedule": 30.0,
+        "options": {"queue": "imports", "expires": 25},
+    },
+}
 
 
 class zoned_crontab(crontab):

@@ -23,6 +23,9 @@ MATRIX = [
     ("GET", "/comentarios/<comment_id>", None, READERS, 200, "access"),
     ("GET", "/comentarios/<comment_id>/historico", None, READERS, 200, "access"),
     ("PATCH", "/comentarios/<comment_id>", {"categoria": "ELOGIO"}, {"admin", "curador"}, 200, "access"),
+    ("GET", "/comentarios/export", None, READERS, 200, "access"),
+    ("POST", "/importacoes", [{"texto": "O show foi incrível"}], {"admin", "ingestao"}, 202, "access"),
+    ("GET", "/importacoes/<job_id>", None, {"admin", "ingestao"}, 200, "access"),
     ("GET", "/modelos", None, {"admin"}, 200, "access"),
     # Allowed for admin, but running it trains a model for a minute: only the refusals are checked here.
     ("POST", "/modelos/retreinar", None, {"admin"}, None, "access"),
@@ -53,6 +56,8 @@ def world(pg_app):
     token = issue_tokens(pg_app, "user_ingestao")["access_token"]
     resp = pg_app.test_client().post("/api/comentarios", json={"texto": "O clipe ficou lindo"}, headers=bearer(token))
     assert resp.status_code == 201
+    job = pg_app.test_client().post("/api/importacoes", json=[{"texto": "Quando sai a turnê?"}], headers=bearer(token))
+    assert job.status_code == 202
     from datetime import UTC, datetime
 
     from app.services import summaries
@@ -62,13 +67,18 @@ def world(pg_app):
         week = str(IsoWeek.previous(datetime.now(UTC), pg_app.config["SUMMARY_TIMEZONE"]))
         summaries.generate(week)
         stakeholder = summaries.add_stakeholder("removivel@alumusic.com").id
-    yield {"comment_id": resp.get_json()["id"], "semana": week, "stakeholder_id": str(stakeholder)}
+    yield {
+        "comment_id": resp.get_json()["id"],
+        "job_id": job.get_json()["id"],
+        "semana": week,
+        "stakeholder_id": str(stakeholder),
+    }
     empty_database(pg_app)
 
 
 def _request(app, world, method: str, url: str, body, role: str, kind: str):
     tokens = issue_tokens(app, f"user_{role}")
-    path = "/api" + url.replace("<comment_id>", world["comment_id"])
+    path = "/api" + url.replace("<comment_id>", world["comment_id"]).replace("<job_id>", world["job_id"])
     path = path.replace("<semana>", world["semana"]).replace("<stakeholder_id>", world["stakeholder_id"])
     if body is not None and url == "/auth/register":
         body = {**body, "username": f"novo_{role}"}
