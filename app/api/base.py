@@ -81,10 +81,19 @@ def query_args(multi: Iterable[str] = ()) -> dict[str, Any]:
             continue
         values = request.args.getlist(key)
         if key in multi:
-            out[key] = [v.strip() for raw in values for v in raw.split(",") if v.strip()]
+            # A blank value is kept (and refused by the schema); blanks around commas are separators' leftovers.
+            out[key] = (
+                [v.strip() for raw in values for v in raw.split(",") if v.strip()]
+                if any(v.strip() for v in values)
+                else values
+            )
         else:
             out[key] = values[-1]
     return out
+
+
+# The deepest page a listing serves: OFFSET (page x per_page) stays far inside PostgreSQL's bigint.
+MAX_PAGE = 1_000_000
 
 
 def page_params(default: int, maximum: int) -> tuple[int, int]:
@@ -92,15 +101,16 @@ def page_params(default: int, maximum: int) -> tuple[int, int]:
         raw = request.args.get(name)
         if raw is None:
             return fallback
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValidationFailed(details=[{"campo": name, "mensagem": "deve ser um número inteiro"}]) from None
+        raw = raw.strip()
+        # Digits only (with an optional sign) and short: int() would also take "1_000" or a 4,000-digit number.
+        if not raw.lstrip("+-").isdigit() or not raw.isascii() or len(raw) > 12:
+            raise ValidationFailed(details=[{"campo": name, "mensagem": "deve ser um número inteiro"}])
+        return int(raw)
 
     page, per_page = as_int("page", 1), as_int("per_page", default)
     errors = []
-    if page < 1:
-        errors.append({"campo": "page", "mensagem": "deve ser >= 1"})
+    if not 1 <= page <= MAX_PAGE:
+        errors.append({"campo": "page", "mensagem": f"deve estar entre 1 e {MAX_PAGE}"})
     if not 1 <= per_page <= maximum:
         errors.append({"campo": "per_page", "mensagem": f"deve estar entre 1 e {maximum}"})
     if errors:

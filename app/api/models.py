@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, url_for
 
 from app.api.base import BaseResource, roles_required
+from app.services import training_jobs
 from app.utils.json import json_response
 
 _SUMMARY_KEYS = (
@@ -51,7 +52,8 @@ class ModelVersionList(BaseResource):
 class ModelRetrain(BaseResource):
     openapi = {
         "post": {
-            "summary": "Treina um desafiante com as correções dos curadores; promove só se for melhor",
+            "summary": "Treina um desafiante com as correções dos curadores (em segundo plano); promove só se for "
+            "melhor. Acompanhe em GET /api/modelos/tarefas/{tarefa}",
             "roles": ["admin"],
             "status": 202,
         }
@@ -59,10 +61,20 @@ class ModelRetrain(BaseResource):
 
     @roles_required()
     def post(self):
-        from app.tasks.training import retrain_with_corrections
+        state = training_jobs.start_retraining()
+        url = url_for("api.models_job", job_id=state["tarefa"])
+        return json_response({**state, "url": url}, 202, {"Location": url})
 
-        result = retrain_with_corrections.delay()
-        body: dict[str, Any] = {"tarefa": result.id, "status": "agendado"}
-        if result.ready():  # eager mode (embedded default): the decision is already known
-            body.update(status="concluido", resultado=result.get())
-        return json_response(body, 202)
+
+class ModelJob(BaseResource):
+    openapi = {
+        "get": {
+            "summary": "Estado de uma tarefa de treino: agendado, em_andamento, concluido (com resultado) ou falhou",
+            "roles": ["admin"],
+            "errors": [404],
+        }
+    }
+
+    @roles_required()
+    def get(self, job_id: str):
+        return json_response(training_jobs.status(current_app.config, job_id))

@@ -2,7 +2,7 @@
 
 from app.models.catalog import Album, Artist
 from app.models.comment import ClassificationEvent, Comment, CommentTag
-from app.models.user import ROLES, Role, TokenBlocklist, User
+from app.models.user import ROLES, LoginThrottle, Role, TokenBlocklist, User
 
 __all__ = [
     "ROLES",
@@ -11,6 +11,7 @@ __all__ = [
     "ClassificationEvent",
     "Comment",
     "CommentTag",
+    "LoginThrottle",
     "Role",
     "TokenBlocklist",
     "User",

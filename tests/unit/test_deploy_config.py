@@ -718,7 +718,9 @@ def _gunicorn_settings(env: dict[str, str]) -> dict:
         "keys = ['bind', 'workers', 'worker_class', 'timeout', 'preload_app', 'forwarded_allow_ips', 'accesslog', "
         "'errorlog', 'wsgi_app']; print(json.dumps({k: ns[k] for k in keys}))"
     )
-    base = {k: v for k, v in os.environ.items() if k not in {"PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"}}
+    base = {
+        k: v for k, v in os.environ.items() if k not in {"PORT", "HOST", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"}
+    }
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**base, **env}, capture_output=True,
                           text=True, check=True)  # fmt: skip
     return json.loads(proc.stdout)
@@ -726,7 +728,7 @@ def _gunicorn_settings(env: dict[str, str]) -> dict:
 
 def test_gunicorn_settings_come_from_the_environment():
     defaults = _gunicorn_settings({})
-    assert defaults["bind"] == "0.0.0.0:8000"
+    assert defaults["bind"] == "127.0.0.1:8000"  # not reachable from the network unless told (HOST)
     assert defaults["worker_class"] == "sync"
     assert defaults["preload_app"] is False
     assert defaults["accesslog"] == "-" and defaults["errorlog"] == "-"
@@ -735,7 +737,9 @@ def test_gunicorn_settings_come_from_the_environment():
     assert defaults["workers"] == max(1, min(2 * cores + 1, 8))
     assert defaults["timeout"] > 0
 
-    tuned = _gunicorn_settings({"PORT": "9123", "WEB_CONCURRENCY": "5", "FORWARDED_ALLOW_IPS": "10.0.0.0/8"})
+    tuned = _gunicorn_settings(
+        {"PORT": "9123", "HOST": "0.0.0.0", "WEB_CONCURRENCY": "5", "FORWARDED_ALLOW_IPS": "10.0.0.0/8"}
+    )
     assert tuned["bind"] == "0.0.0.0:9123"
     assert tuned["workers"] == 5
     assert tuned["forwarded_allow_ips"] == "10.0.0.0/8"
