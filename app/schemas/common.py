@@ -28,16 +28,14 @@ FREE_TEXT_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 NAME_CONTROLS = "\x00-\x1f\x7f-\x9f"
 
 
-def _text_check(max_length: int, controls: str) -> BeforeValidator:
-    """Refuse non-strings (no coercion of numbers), control characters and over-long raw input, before trimming:
-    what the OpenAPI document says about the raw value is exactly what is enforced."""
+def _text_check(controls: str) -> BeforeValidator:
+    """Refuse non-strings (no coercion of numbers) and control characters before trimming; lengths count after
+    trimming (SPEC: 1..5000 characters of text)."""
     bad = re.compile(f"[{controls}]")
 
     def check(value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("deve ser um texto")
-        if len(value) > max_length:
-            raise ValueError(f"deve ter no máximo {max_length} caracteres")
         if bad.search(value):
             raise ValueError("contém caracteres de controle (como NUL); remova-os")
         return value
@@ -52,8 +50,8 @@ def text_type(max_length: int, *, required: bool = True, free_text: bool = False
     pattern = f"^{body}[^\\s{controls}]{body}$" if required else f"^{body}$"
     return Annotated[
         str,
-        _text_check(max_length, controls),
-        Field(min_length=1 if required else 0, json_schema_extra={"pattern": pattern, "maxLength": max_length}),
+        _text_check(controls),
+        Field(min_length=1 if required else 0, max_length=max_length, json_schema_extra={"pattern": pattern}),
     ]
 
 

@@ -5,6 +5,8 @@ ingestao may only POST comments; leitor only reads; curador reads and corrects; 
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.integration.conftest import ROLES, add_users, bearer, empty_database, issue_tokens
@@ -26,6 +28,7 @@ MATRIX = [
     ("GET", "/modelos", None, {"admin"}, 200, "access"),
     # Allowed for admin, but running it trains a model for a minute: only the refusals are checked here.
     ("POST", "/modelos/retreinar", None, {"admin"}, None, "access"),
+    ("GET", "/modelos/tarefas/<job_id>", None, {"admin"}, 404, "access"),
 ]
 PUBLIC = {("POST", "/auth/login")}  # needs no token (tests/integration/test_auth.py)
 
@@ -51,7 +54,7 @@ def world(pg_app):
 
 def _request(app, world, method: str, url: str, body, role: str, kind: str):
     tokens = issue_tokens(app, f"user_{role}")
-    path = "/api" + url.replace("<comment_id>", world["comment_id"])
+    path = "/api" + url.replace("<comment_id>", world["comment_id"]).replace("<job_id>", str(uuid.uuid4()))
     if body is not None and url == "/auth/register":
         body = {**body, "username": f"novo_{role}"}
     return app.test_client().open(path, method=method, json=body, headers=bearer(tokens[f"{kind}_token"]))

@@ -718,9 +718,7 @@ def _gunicorn_settings(env: dict[str, str]) -> dict:
         "keys = ['bind', 'workers', 'worker_class', 'timeout', 'preload_app', 'forwarded_allow_ips', 'accesslog', "
         "'errorlog', 'wsgi_app']; print(json.dumps({k: ns[k] for k in keys}))"
     )
-    base = {
-        k: v for k, v in os.environ.items() if k not in {"PORT", "HOST", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"}
-    }
+    base = {k: v for k, v in os.environ.items() if k not in {"PORT", "HOST", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"}}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**base, **env}, capture_output=True,
                           text=True, check=True)  # fmt: skip
     return json.loads(proc.stdout)
