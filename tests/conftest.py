@@ -35,6 +35,7 @@ def base_config(tmp_path: Path, model_dir: str, **overrides) -> dict:
         "JWT_SECRET_KEY": "test-jwt-key-for-the-suite-only-0123456789",
         "MODEL_DIR": model_dir,
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        "LOGIN_ACCOUNT_RATE_LIMIT": "1000 per minute",
         "LOG_LEVEL": "WARNING",
         "REDIS_URL": "",
         "CELERY_BROKER_URL": "",

@@ -72,21 +72,19 @@ class BaseResource(Resource):
         return super().dispatch_request(*args, **kwargs)
 
 
-def query_args(multi: Iterable[str] = ()) -> dict[str, Any]:
-    """request.args as a dict; `multi` keys become lists (repeated or comma-separated values)."""
+def query_args(multi: Iterable[str] = (), comma_separated: Iterable[str] = ()) -> dict[str, Any]:
+    """request.args as a dict; `multi` keys become lists of their repeated values, and `comma_separated` ones
+    are also split on commas (for values that can never hold a comma, such as categories)."""
     out: dict[str, Any] = {}
     for key in request.args:
         # Pagination is read apart; "_"-prefixed keys are cache-busters BI tools add (e.g. `_=1732...`).
         if key in ("page", "per_page") or key.startswith("_"):
             continue
         values = request.args.getlist(key)
-        if key in multi:
-            # A blank value is kept (and refused by the schema); blanks around commas are separators' leftovers.
-            out[key] = (
-                [v.strip() for raw in values for v in raw.split(",") if v.strip()]
-                if any(v.strip() for v in values)
-                else values
-            )
+        if key in comma_separated and any(v.strip() for v in values):
+            out[key] = [v.strip() for raw in values for v in raw.split(",") if v.strip()]
+        elif key in multi or key in comma_separated:
+            out[key] = values
         else:
             out[key] = values[-1]
     return out

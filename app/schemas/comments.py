@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -33,6 +34,10 @@ def _category(value: Any) -> Any:
     return value
 
 
+def _unaccent(value: str) -> str:
+    return unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+
+
 def _empty_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -48,7 +53,9 @@ def _plain_date(value: Any) -> Any:
     return value
 
 
-Category = Annotated[str, BeforeValidator(_category)]
+# Every spelling accepted on input (accents optional, any case), so the OpenAPI document lists exactly those.
+CATEGORY_SPELLINGS = sorted({s for c in CATEGORIES for s in (c, c.lower(), _unaccent(c), _unaccent(c).lower())})
+Category = Annotated[str, BeforeValidator(_category), Field(json_schema_extra={"enum": CATEGORY_SPELLINGS})]
 AwareDatetime = Annotated[datetime, AfterValidator(to_utc), BeforeValidator(iso_string)]
 DateOrDatetime = Annotated[AwareDatetime | date, BeforeValidator(_plain_date), BeforeValidator(iso_string)]
 
@@ -114,7 +121,9 @@ class CommentFilters(Schema):
     ate: DateOrDatetime | None = None
     confianca_min: float | None = Field(default=None, ge=0, le=1)
     confianca_max: float | None = Field(default=None, ge=0, le=1)
-    ordenar: str = "-classificado_em"
+    ordenar: str = Field(
+        "-classificado_em", json_schema_extra={"enum": [p + k for k in ORDERINGS for p in ("", "-")]}
+    )
 
     @field_validator("ordenar")
     @classmethod

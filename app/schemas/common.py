@@ -61,10 +61,14 @@ _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 _FAR_PAST = datetime.min.replace(tzinfo=UTC)
 
 
+_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def iso_string(value: Any) -> Any:
-    if isinstance(value, datetime | date | str):
+    """Only ISO-8601 text: pydantic would also read numbers (and numeric strings) as epoch seconds."""
+    if isinstance(value, datetime | date) or (isinstance(value, str) and _ISO_START.match(value.strip())):
         return value
-    raise ValueError("deve ser uma data/hora ISO-8601 em texto")
+    raise ValueError("deve ser uma data/hora ISO-8601 em texto (ex.: 2026-11-20T14:30:00-03:00)")
 
 
 def to_utc(value: datetime) -> datetime:
