@@ -171,7 +171,6 @@ def _dependency_errors() -> tuple[type[Exception], ...]:
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
         kombu.exceptions.OperationalError,  # the broker, when something queues without app.tasks.dispatch
-        RequestTimeout,
     )
 
 
@@ -202,6 +201,21 @@ def register_error_handlers(app: Flask) -> None:
 
     for dependency_error in _dependency_errors():
         app.register_error_handler(dependency_error, handle_dependency_down)
+
+    @app.errorhandler(RequestTimeout)
+    def handle_request_timeout(exc: RequestTimeout):
+        # The request was interrupted mid-statement: its connection is unusable (a rollback would fail and turn
+        # this answer into gunicorn's HTML 500), so it is dropped, not returned to the pool.
+        from app.extensions import db
+
+        try:
+            db.session().invalidate()  # the Session itself (scoped_session does not proxy invalidate)
+        except Exception:  # the connection is being thrown away anyway
+            log.warning("could not invalidate the interrupted request's connection")
+        log.error("request timed out on %s %s", request.method, request.path)
+        return _respond(
+            503, "tempo_esgotado", "A requisição excedeu o tempo limite. Tente de novo.", None, {"Retry-After": "5"}
+        )
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from tests.support import services
 
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Markers follow folders: tests/integration is `integration`, tests/e2e is `e2e`, tests/unit needs neither
     (so `pytest -m "not integration and not e2e"` runs with no service at all)."""

@@ -121,9 +121,7 @@ class CommentFilters(Schema):
     ate: DateOrDatetime | None = None
     confianca_min: float | None = Field(default=None, ge=0, le=1)
     confianca_max: float | None = Field(default=None, ge=0, le=1)
-    ordenar: str = Field(
-        "-classificado_em", json_schema_extra={"enum": [p + k for k in ORDERINGS for p in ("", "-")]}
-    )
+    ordenar: str = Field("-classificado_em", json_schema_extra={"enum": [p + k for k in ORDERINGS for p in ("", "-")]})
 
     @field_validator("ordenar")
     @classmethod

@@ -2,9 +2,9 @@
 
 Every operation the document lists is fuzzed, so endpoints added later are covered without touching this file.
 The bounded run inside `make test` uses a fixed seed and FUZZ_MAX_EXAMPLES cases per operation and generation
-mode (default 40); `make fuzz` raises it to 400 (16 operations x 2 modes x 400 = 12,800 cases at most). Zero failures is the bar: no 500,
-no status, content type, header or body the document does not declare, no valid input refused and no invalid
-input accepted.
+mode (default 40); `make fuzz` raises it to 400 (16 operations x 2 modes x 400 = 12,800 cases at most).
+Zero failures is the bar: no 500, no status, content type, header or body the document does not declare, no
+valid input refused and no invalid input accepted.
 """
 
 from __future__ import annotations
