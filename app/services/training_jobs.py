@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from app.errors import NotFound
+from app.errors import DependencyUnavailable, NotFound
 from app.tasks.dispatch import background_is_eager, dispatch
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,11 @@ def start_retraining() -> dict[str, Any]:
     if not background_is_eager():
         job_id = str(uuid.uuid4())
         state = _write(config, job_id, status="agendado", modo="celery")
-        dispatch(TASK_NAME, job_id, task_id=job_id)  # a broker failure is the 503 envelope
+        try:
+            dispatch(TASK_NAME, job_id, task_id=job_id)  # a broker failure is the 503 envelope
+        except DependencyUnavailable:
+            (_jobs_dir(config) / f"{job_id}.json").unlink(missing_ok=True)  # never queued: no job to poll
+            raise
         return state
     with _thread_lock:
         if "job" in _running:

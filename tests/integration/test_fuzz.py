@@ -10,6 +10,7 @@ valid input refused and no invalid input accepted.
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter
 
 import pytest
@@ -35,10 +36,13 @@ def fuzz_app(pg_app, pg_database, model_dir, tmp_path_factory):
 
     redis_url = services.redis_url()
     services.check_redis(redis_url)
+    # A copy of the model folder: the fuzzer's retraining jobs write their state files there.
+    models = tmp_path_factory.mktemp("fuzz-models") / "models"
+    shutil.copytree(model_dir, models)
     app = create_app(
         base_config(
             tmp_path_factory.mktemp("fuzz"),
-            model_dir,
+            str(models),
             DATABASE_URL=pg_database,
             CELERY_BROKER_URL=redis_url,
             REDIS_URL=redis_url,
