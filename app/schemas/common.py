@@ -28,6 +28,13 @@ FREE_TEXT_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 NAME_CONTROLS = "\x00-\x1f\x7f-\x9f"
 
 
+def exact_text(value: Any) -> Any:
+    """For identifiers: no surrounding whitespace to trim away (the value is taken exactly as sent)."""
+    if isinstance(value, str) and value != value.strip():
+        raise ValueError("não pode ter espaços no início ou no fim")
+    return value
+
+
 def _text_check(controls: str) -> BeforeValidator:
     """Refuse non-strings (no coercion of numbers) and control characters before trimming; lengths count after
     trimming (SPEC: 1..5000 characters of text)."""

@@ -25,6 +25,8 @@ from tests.support import services
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "40"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
+# Fuzz only the operations whose label contains this text (e.g. "POST /api/auth"), to chase one failure.
+ONLY = os.environ.get("FUZZ_ONLY", "")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,10 @@ def fuzz_app(pg_app, pg_database, model_dir, tmp_path_factory):
 # Rules a JSON Schema cannot state: the password policy (not the user name, not a common password, ...) refuses
 # some schema-valid passwords with a 422 in the envelope; that is the one place valid-looking data may be refused.
 CONFIG = """
+[checks.negative_data_rejection]
+# 413 is how an over-long batch (more than SYNC_BATCH_LIMIT items) is refused: a rejection like any other 4xx.
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
+
 [[operations]]
 include-path = "/api/auth/register"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
@@ -113,6 +119,7 @@ def test_api_holds_under_fuzzing(fuzz_app):
 
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15, [op.label for op in operations]
+    operations = [op for op in operations if ONLY in op.label]
     failures: list[str] = []
     seen: Counter = Counter()
     for operation in operations:
@@ -128,4 +135,5 @@ def test_api_holds_under_fuzzing(fuzz_app):
     for operation in operations:
         statuses = {status: n for (label, status), n in seen.items() if label == operation.label}
         assert sum(n for status, n in statuses.items() if status != 401) > 0, (operation.label, statuses)
-    assert sum(n for (_, status), n in seen.items() if status == 200) > len(operations) * MAX_EXAMPLES // 4, seen
+    if not ONLY:
+        assert sum(n for (_, status), n in seen.items() if status == 200) > len(operations) * MAX_EXAMPLES // 4, seen
