@@ -1,5 +1,9 @@
-"""Login throttling kept in the database: one counter per key and fixed window, shared by every gunicorn worker
-and replica, and independent of Redis (so a Redis outage neither multiplies the limit nor locks users out)."""
+"""Login throttling kept in the database: one counter per key and time window, shared by every gunicorn worker
+and replica, and independent of Redis (so a Redis outage neither multiplies the limit nor locks users out).
+
+An attempt is refused when this window's and the previous window's attempts together exceed the limit, so no span
+of one window ever holds more than `limit` accepted attempts (a plain fixed window lets 2 x limit through around
+a boundary, and made tests depend on the second they started)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from limits import parse
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -22,17 +26,21 @@ class TooManyAttempts(AppError):
     status, code, message = 429, "limite_de_requisicoes", "Muitas tentativas de login. Tente novamente mais tarde."
 
 
-def _hit(key: str, window_seconds: int, now: float) -> tuple[int, float]:
-    """Count one attempt for `key` in the current window; returns (attempts so far, window end as epoch)."""
+def _hit(key: str, window_seconds: int, now: float) -> tuple[int, int, float]:
+    """Count one attempt for `key`; returns (attempts in this window, in the previous one, this window's end)."""
     window_end = (math.floor(now / window_seconds) + 1) * window_seconds
     row_key = f"{key}:{window_end}"
-    expires = datetime.fromtimestamp(window_end, UTC)
+    # Kept one window past its end: the next window still reads it.
+    expires = datetime.fromtimestamp(window_end + window_seconds, UTC)
+    previous = db.session.scalar(
+        select(LoginThrottle.attempts).where(LoginThrottle.key == f"{key}:{window_end - window_seconds}")
+    )
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     stmt = insert(LoginThrottle).values(key=row_key, attempts=1, expires_at=expires)
     stmt = stmt.on_conflict_do_update(
         index_elements=[LoginThrottle.key], set_={"attempts": LoginThrottle.attempts + 1}
     ).returning(LoginThrottle.attempts)
-    return int(db.session.execute(stmt).scalar_one()), window_end
+    return int(db.session.execute(stmt).scalar_one()), int(previous or 0), window_end
 
 
 def check_login(address: str, username: str, rules: dict[str, str], clock: Callable[[], float] = time.time) -> None:
@@ -47,9 +55,12 @@ def check_login(address: str, username: str, rules: dict[str, str], clock: Calla
     try:
         for scope, rule in rules.items():
             limit = parse(rule)
-            attempts, window_end = _hit(f"login:{scope}:{values[scope]}", limit.get_expiry(), now)
-            if attempts > limit.amount:
-                retry_after = max(retry_after, window_end - now)
+            window = limit.get_expiry()
+            current, previous, window_end = _hit(f"login:{scope}:{values[scope]}", window, now)
+            if current + previous > limit.amount:
+                # The previous window stops counting at this window's end; this one a window later.
+                wait = window_end - now + (window if current > limit.amount else 0)
+                retry_after = max(retry_after, wait)
         db.session.execute(delete(LoginThrottle).where(LoginThrottle.expires_at < datetime.fromtimestamp(now, UTC)))
         db.session.commit()
     except Exception:
