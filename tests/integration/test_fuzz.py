@@ -129,7 +129,8 @@ def test_api_holds_under_fuzzing(fuzz_app):
             except Unsatisfiable:
                 assert mode is GenerationMode.NEGATIVE, operation.label  # no input to get wrong (e.g. /health)
             except (Exception, BaseExceptionGroup) as exc:  # every operation's failures, not only the first
-                failures.append(f"{operation.label} [{mode.value}]: {str(exc)[:3000]}")
+                inner = "\n".join(str(e)[:2000] for e in getattr(exc, "exceptions", ()))
+                failures.append(f"{operation.label} [{mode.value}]: {str(exc)[:3000]}\n{inner}")
     assert not failures, "\n\n".join(failures)
     # The token really was applied: every operation got past authentication, and most answered a 2xx.
     for operation in operations:
