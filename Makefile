@@ -51,7 +51,7 @@ e2e: install
 ## make fuzz: schemathesis over every operation of /api/openapi.json on PostgreSQL, all checks, >= 10,000 cases
 ## (FUZZ_MAX_EXAMPLES per operation and mode; `make test` runs the same test bounded to 40).
 fuzz: install
-	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-400} $(BIN)/python -m pytest tests/integration/test_fuzz.py -p no:cacheprovider $(PYTEST_ARGS)
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-400} $(BIN)/python -m pytest tests/integration/test_fuzz.py -p no:cacheprovider -rP $(PYTEST_ARGS)
 
 ## make evals: classifier metrics report (reports/evals.{json,md}); non-zero below data/eval_thresholds.yaml.
 evals: install
