@@ -26,6 +26,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     FLASK_APP=wsgi:app \
     APP_ENV=production \
     PORT=8000 \
+    HOST=0.0.0.0 \
     MODEL_DIR=/var/lib/alumusic/models
 
 RUN groupadd --system --gid 10001 alumusic \

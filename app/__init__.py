@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import INSTANCE_DIR, load_config
 
@@ -14,11 +13,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """config -> extensions -> blueprints -> error handlers -> cli."""
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
     app.config.from_mapping(load_config(config))
-    if app.config.get("TRUSTED_PROXIES", 1):
-        # Behind NGINX: trust one hop for the client address (rate limits) and scheme (links).
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
     register_logging(app)
+    register_security(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -30,6 +27,12 @@ def register_logging(app: Flask) -> None:
     from app.logconfig import configure_logging
 
     configure_logging(app)
+
+
+def register_security(app: Flask) -> None:
+    from app import security
+
+    security.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:

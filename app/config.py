@@ -1,23 +1,28 @@
 """Settings read from the environment, typed and documented.
 
 Every setting has a safe default for the embedded path (`make run`): SQLite under `instance/`, an in-process
-cache, eager Celery and mail written to `instance/outbox/`. Production (`APP_ENV=production`) refuses to start
-with the default secrets.
+cache, eager Celery and mail written to `instance/outbox/`. Production refuses to start with the default secrets,
+and production is the default outside development: without an explicit `APP_ENV`, a non-SQLite `DATABASE_URL`
+means production.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.auth.passwords import password_problem
+
 ROOT_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = ROOT_DIR / "instance"
 DATA_DIR = ROOT_DIR / "data"
 
-DEV_SECRET = "dev-insecure-secret-change-me"
+# >= 32 bytes so PyJWT does not warn (InsecureKeyLengthWarning); still refused in production.
+DEV_SECRET = "dev-insecure-secret-change-me-0123456789abcdef"
 
 
 class ConfigError(RuntimeError):
@@ -27,8 +32,9 @@ class ConfigError(RuntimeError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=True)
 
-    # development | production | testing. Production refuses default secrets and hides details.
-    APP_ENV: Literal["development", "production", "testing"] = "development"
+    # development | production | testing. Production refuses default secrets and hides details. Unset: development
+    # only on SQLite (the embedded path); any other DATABASE_URL means production (issue 6).
+    APP_ENV: Literal["development", "production", "testing"] | None = None
     # Flask session/CSRF signing key.
     SECRET_KEY: str = DEV_SECRET
     # JWT signing key (HS256). Separate from SECRET_KEY so either can be rotated alone.
@@ -106,6 +112,28 @@ class Settings(BaseSettings):
     LOG_JSON: bool = True
 
     # --- Hardening: proxies, timeouts, security headers (issue 6) ---
+    # Networks (comma-separated CIDRs) of the reverse proxies allowed to set X-Forwarded-For/-Proto. Empty: no
+    # proxy is trusted and the client address is the socket's peer (gunicorn reached directly, `make run`).
+    TRUSTED_PROXIES: str = ""
+    # Login attempts allowed per user name, whatever the address (limits syntax; kept in the database, so it
+    # holds across workers and replicas, and when Redis is down).
+    LOGIN_ACCOUNT_RATE_LIMIT: str = "10 per minute"
+    # PostgreSQL statement_timeout (ms) of API requests; exports and imports lengthen it per transaction.
+    DB_STATEMENT_TIMEOUT_MS: int = Field(5000, ge=100)
+    # statement_timeout (ms) for long work (CSV export, bulk import, reports): see app/services/db_limits.py.
+    DB_LONG_STATEMENT_TIMEOUT_MS: int = Field(300_000, ge=1000)
+    # Seconds to open a database connection (a server that accepts but never answers is a fast 503).
+    DB_CONNECT_TIMEOUT: int = Field(3, ge=1)
+    # Seconds a request waits for a free pooled connection before a 503.
+    DB_POOL_TIMEOUT: float = Field(5.0, gt=0)
+    # Seconds each readiness check (database, Redis, broker) may take.
+    READY_CHECK_TIMEOUT: float = Field(2.0, gt=0)
+    # /metrics and /api/docs: client networks allowed (comma-separated CIDRs; empty = none by network) and a
+    # bearer token that opens them from anywhere (empty = no token). Others get a 403.
+    OPS_ALLOWED_NETWORKS: str = "127.0.0.1/32,::1/128"
+    OPS_TOKEN: str = ""
+    # Send the security headers (CSP, nosniff, frame-ancestors, referrer policy) from the app itself.
+    SECURITY_HEADERS: bool = True
 
     # --- Reports, export and bulk import (issue 7) ---
 
@@ -232,11 +260,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg: dict[str, Any] = settings.model_dump()
     for key, value in (overrides or {}).items():
         cfg[key] = value  # allow extension settings that are not declared above (tests)
+    if cfg["APP_ENV"] is None:
+        cfg["APP_ENV"] = "development" if cfg["DATABASE_URL"].startswith("sqlite") else "production"
     _check_production(cfg)
 
     cfg["TESTING"] = cfg["APP_ENV"] == "testing"
     cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])
-    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(cfg))
     cfg["JWT_ACCESS_TOKEN_EXPIRES"] = cfg["JWT_ACCESS_TOKEN_SECONDS"]
     cfg["JWT_REFRESH_TOKEN_EXPIRES"] = cfg["JWT_REFRESH_TOKEN_SECONDS"]
     cfg["JWT_TOKEN_LOCATION"] = ["headers"]
@@ -244,8 +274,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg["JSON_SORT_KEYS"] = False
     cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
     cfg["RATELIMIT_HEADERS_ENABLED"] = True
-    # Redis down must not lock everyone out: limits fall back to per-process memory until it is back.
-    cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+    # Login throttling lives in the database (app/services/throttle.py); other limits must not silently become
+    # per-process when Redis is down, so there is no in-memory fallback (the request is a 503 instead).
+    cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = False
     if cfg["REDIS_URL"]:
         cfg.setdefault("CACHE_TYPE", "RedisCache")
         cfg.setdefault("CACHE_REDIS_URL", cfg["REDIS_URL"])
@@ -264,6 +295,33 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     # Flask-Mail suppresses sending when TESTING is on; our tests talk to a real SMTP server, so never suppress.
     cfg.setdefault("MAIL_SUPPRESS_SEND", False)
     return cfg
+
+
+def engine_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Bounded waits: connect, pool checkout and (PostgreSQL) every statement of an API request."""
+    # hide_parameters: error logs show the SQL but never the user's text bound into it.
+    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options["pool_timeout"] = cfg["DB_POOL_TIMEOUT"]
+        options["connect_args"] = {
+            "connect_timeout": cfg["DB_CONNECT_TIMEOUT"],
+            "options": f"-c statement_timeout={cfg['DB_STATEMENT_TIMEOUT_MS']}",
+            "application_name": "alumusic",
+        }
+    return options
+
+
+def networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated CIDRs (or single addresses) as networks; a bad entry is a ConfigError at start."""
+    out = []
+    for item in (v.strip() for v in value.split(",")):
+        if not item:
+            continue
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"not a network or address: {item!r}") from None
+    return out
 
 
 def _sqlalchemy_url(url: str) -> str:
@@ -288,5 +346,8 @@ def _check_production(cfg: dict[str, Any]) -> None:
     admin = cfg["ADMIN_PASSWORD"]
     if admin == Settings.model_fields["ADMIN_PASSWORD"].default or _placeholder(admin) or len(admin) < 12:
         raise ConfigError("production refuses a default, placeholder or short (< 12 chars) ADMIN_PASSWORD")
+    problem = password_problem(admin, cfg["ADMIN_USERNAME"])
+    if problem:
+        raise ConfigError(f"production refuses this ADMIN_PASSWORD: {problem}")
     if cfg["DATABASE_URL"].startswith("sqlite"):
         raise ConfigError("production needs DATABASE_URL pointing at PostgreSQL")

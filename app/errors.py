@@ -67,6 +67,11 @@ class DependencyUnavailable(AppError):
     status, code, message = 503, "dependencia_indisponivel", "Um serviço necessário está indisponível."
 
 
+class RequestTimeout(Exception):
+    """Raised into a request by gunicorn's worker_abort hook (gunicorn.conf.py) when it ran past the worker
+    timeout: the client gets the 503 envelope instead of gunicorn's HTML page, then the worker is recycled."""
+
+
 # Codes for plain HTTP errors raised by Flask/Werkzeug (routing, method, size, rate limit).
 _HTTP_CODES = {
     400: ("requisicao_invalida", "Requisição inválida."),
@@ -96,6 +101,8 @@ _PT_MESSAGES = {
     "string_type": "deve ser um texto",
     "string_too_short": "deve ter pelo menos {min_length} caractere(s) (sem contar espaços nas pontas)",
     "string_too_long": "deve ter no máximo {max_length} caracteres",
+    "too_short": "deve ter pelo menos {min_length} caractere(s) ou item(ns) (sem contar espaços nas pontas)",
+    "too_long": "deve ter no máximo {max_length} itens",
     "string_pattern_mismatch": "formato inválido",
     "uuid_parsing": "deve ser um UUID válido",
     "uuid_type": "deve ser um UUID válido",
@@ -156,10 +163,18 @@ def _respond(status: int, code: str, message: str, details: Any = None, headers:
 
 def _dependency_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean a backing service is unreachable (connection refused, timeout, lost connection)."""
+    import kombu.exceptions
     import redis
     from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    return (OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    return (
+        OperationalError,  # includes statement_timeout (QueryCanceled) and connect timeouts
+        PoolTimeout,  # every pooled connection busy for DB_POOL_TIMEOUT seconds
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        kombu.exceptions.OperationalError,  # the broker, when something queues without app.tasks.dispatch
+    )
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -183,11 +198,27 @@ def register_error_handlers(app: Flask) -> None:
     def handle_dependency_down(exc: Exception):
         # The database or Redis (rate limits, cache, blocklist) does not answer: a 503 the client may retry,
         # not a 500 (SPEC §1 Errors).
-        log.error("dependency unavailable on %s %s: %s: %s", request.method, request.path, type(exc).__name__, exc)
+        # The exception's text is not logged: a driver error carries the SQL and its parameters (the user's text).
+        log.error("dependency unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
         return _respond(503, DependencyUnavailable.code, DependencyUnavailable.message, None, {"Retry-After": "5"})
 
     for dependency_error in _dependency_errors():
         app.register_error_handler(dependency_error, handle_dependency_down)
+
+    @app.errorhandler(RequestTimeout)
+    def handle_request_timeout(exc: RequestTimeout):
+        # The request was interrupted mid-statement: its connection is unusable (a rollback would fail and turn
+        # this answer into gunicorn's HTML 500), so it is dropped, not returned to the pool.
+        from app.extensions import db
+
+        try:
+            db.session().invalidate()  # the Session itself (scoped_session does not proxy invalidate)
+        except Exception:  # the connection is being thrown away anyway
+            log.warning("could not invalidate the interrupted request's connection")
+        log.error("request timed out on %s %s", request.method, request.path)
+        return _respond(
+            503, "tempo_esgotado", "A requisição excedeu o tempo limite. Tente de novo.", None, {"Retry-After": "5"}
+        )
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

@@ -21,7 +21,8 @@ class RequestContextFilter(logging.Filter):
 
 
 def configure_logging(app: Flask) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+    # stderr: stdout belongs to commands' output (`flask model list --json | python -m json.tool`).
+    handler = logging.StreamHandler(sys.stderr)
     if app.config["LOG_JSON"]:
         handler.setFormatter(
             JsonFormatter(
@@ -38,6 +39,9 @@ def configure_logging(app: Flask) -> None:
     handler._alumusic = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(app.config["LOG_LEVEL"])
+    # Alembic's "Context impl PostgresqlImpl" / "Will assume transactional DDL" lines on every command are noise.
+    for noisy in ("alembic.runtime.migration", "alembic.runtime.plugins", "alembic.env"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     access = logging.getLogger("alumusic.access")
 

@@ -10,6 +10,7 @@ from apispec import APISpec
 from pydantic import BaseModel
 
 from app.api import ROUTES, URL_PREFIX
+from app.api.base import MAX_PAGE
 
 ERROR_DESCRIPTIONS = {
     400: "Requisição malformada",
@@ -21,7 +22,7 @@ ERROR_DESCRIPTIONS = {
     415: "Tipo de conteúdo não suportado",
     422: "Falha de validação",
     429: "Limite de requisições",
-    503: "Dependência indisponível",
+    503: "Dependência indisponível (banco, Redis ou fila) ou tempo esgotado; tente de novo (Retry-After)",
 }
 
 ERROR_SCHEMA = {
@@ -98,6 +99,36 @@ def _error_responses(codes: list[int]) -> dict[str, Any]:
     }
 
 
+def _default_setting(name: str) -> int:
+    from app.config import Settings
+
+    return int(Settings.model_fields[name].default)
+
+
+def _page_size_max() -> int:
+    return _default_setting("PAGE_SIZE_MAX")
+
+
+def _sync_batch_limit() -> int:
+    """Above it the answer is 413 (SYNC_BATCH_LIMIT; the document states the shipped default)."""
+    return _default_setting("SYNC_BATCH_LIMIT")
+
+
+def _statuses(meta: dict[str, Any], is_public: bool, has_path_params: bool) -> list[int]:
+    """Every error status the operation can answer, so a client (and the fuzzer) is never surprised."""
+    codes = set(meta.get("errors", []))
+    codes.add(503)  # every operation reads the database (or Redis, or the broker)
+    if not is_public:
+        codes |= {401, 403}
+    if meta.get("body"):
+        codes |= {400, 413, 415, 422}  # malformed JSON, body too large, not JSON, validation
+    if meta.get("query") or meta.get("paginated"):
+        codes.add(422)
+    if has_path_params:
+        codes.add(404)
+    return sorted(codes)
+
+
 def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
     spec = APISpec(
         title="AluMusic Insights API",
@@ -131,14 +162,20 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
                 params += _query_params(meta["query"])
             if meta.get("paginated"):
                 params += [
-                    {"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1}},
-                    {"in": "query", "name": "per_page", "schema": {"type": "integer", "minimum": 1}},
+                    {"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
+                    {
+                        "in": "query",
+                        "name": "per_page",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": _page_size_max()},
+                    },
                 ]
             if params:
                 op["parameters"] = params
             if meta.get("body"):
                 ref = _register(spec, meta["body"], mode="validation")
-                body_schema = {"oneOf": [ref, {"type": "array", "items": ref}]} if meta.get("body_list") else ref
+                limit = _sync_batch_limit()
+                batch = {"type": "array", "items": ref, "minItems": 1, "maxItems": limit}
+                body_schema = {"oneOf": [ref, batch]} if meta.get("body_list") else ref
                 op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
             if meta.get("request_content"):  # non-JSON bodies (uploads): {media type: schema}
                 content = {k: {"schema": v} for k, v in meta["request_content"].items()}
@@ -181,10 +218,7 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
                 responses[status] = {"description": "OK", "content": {meta["produces"]: {"schema": {"type": "string"}}}}
             else:
                 responses[status] = {"description": "OK"}
-            codes = list(meta.get("errors", []))
-            if not is_public:
-                codes += [401, 403]
-            responses.update(_error_responses(sorted(set(codes) | {400} if meta.get("body") else set(codes))))
+            responses.update(_error_responses(_statuses(meta, is_public, bool(params and "{" in path))))
             op["responses"] = responses
             operations[method] = op
         spec.path(path=path, operations=operations)
@@ -202,7 +236,10 @@ OPS_PATHS: list[tuple[str, dict[str, Any]]] = [
             "get": {
                 "summary": "Readiness: banco, Redis e broker",
                 "tags": ["operacao"],
-                "responses": {"200": {"description": "Pronto"}, "503": {"description": "Dependência fora"}},
+                "responses": {
+                    "200": {"description": "Pronto"},
+                    "503": {"description": "Dependência fora (ou sem resposta dentro de READY_CHECK_TIMEOUT)"},
+                },
             }
         },
     ),
@@ -210,9 +247,15 @@ OPS_PATHS: list[tuple[str, dict[str, Any]]] = [
         "/metrics",
         {
             "get": {
-                "summary": "Métricas Prometheus",
+                "summary": "Métricas Prometheus (redes em OPS_ALLOWED_NETWORKS ou Bearer OPS_TOKEN)",
                 "tags": ["operacao"],
-                "responses": {"200": {"description": "text/plain; version=0.0.4"}},
+                "responses": {
+                    "200": {"description": "text/plain; version=0.0.4"},
+                    "403": {
+                        "description": "Fora das redes autorizadas e sem OPS_TOKEN",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Erro"}}},
+                    },
+                },
             }
         },
     ),

@@ -11,6 +11,18 @@ from sqlalchemy import text
 
 from tests.support import services
 
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Markers follow folders: tests/integration is `integration`, tests/e2e is `e2e`, tests/unit needs neither
+    (so `pytest -m "not integration and not e2e"` runs with no service at all)."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "integration" in parts:
+            item.add_marker(pytest.mark.integration)
+        elif "e2e" in parts:
+            item.add_marker(pytest.mark.e2e)
+
+
 # A trained model shared by the session (training once keeps the suite fast).
 MODEL_DIR_ENV = "ALUMUSIC_TEST_MODEL_DIR"
 
@@ -35,6 +47,7 @@ def base_config(tmp_path: Path, model_dir: str, **overrides) -> dict:
         "JWT_SECRET_KEY": "test-jwt-key-for-the-suite-only-0123456789",
         "MODEL_DIR": model_dir,
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        "LOGIN_ACCOUNT_RATE_LIMIT": "1000 per minute",
         "LOG_LEVEL": "WARNING",
         "REDIS_URL": "",
         "CELERY_BROKER_URL": "",

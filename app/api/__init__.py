@@ -28,6 +28,8 @@ ROUTES: list[tuple[str, type, str]] = [
     ("/comentarios/<comment_id>/historico", comments.CommentHistory, "comment_history"),
     ("/modelos", models.ModelVersionList, "models"),
     ("/modelos/retreinar", models.ModelRetrain, "models_retrain"),
+    # issue 6: pollable retraining jobs
+    ("/modelos/tarefas/<job_id>", models.ModelJob, "models_job"),
     # issue 7: imports, export, reports (JSON alias)
     ("/comentarios/export", exports.CommentExport, "comments_export"),
     ("/importacoes", imports.ImportList, "imports"),

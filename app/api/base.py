@@ -72,19 +72,26 @@ class BaseResource(Resource):
         return super().dispatch_request(*args, **kwargs)
 
 
-def query_args(multi: Iterable[str] = ()) -> dict[str, Any]:
-    """request.args as a dict; `multi` keys become lists (repeated or comma-separated values)."""
+def query_args(multi: Iterable[str] = (), comma_separated: Iterable[str] = ()) -> dict[str, Any]:
+    """request.args as a dict; `multi` keys become lists of their repeated values, and `comma_separated` ones
+    are also split on commas (for values that can never hold a comma, such as categories)."""
     out: dict[str, Any] = {}
     for key in request.args:
         # Pagination is read apart; "_"-prefixed keys are cache-busters BI tools add (e.g. `_=1732...`).
         if key in ("page", "per_page") or key.startswith("_"):
             continue
         values = request.args.getlist(key)
-        if key in multi:
+        if key in comma_separated and any(v.strip() for v in values):
             out[key] = [v.strip() for raw in values for v in raw.split(",") if v.strip()]
+        elif key in multi or key in comma_separated:
+            out[key] = values
         else:
             out[key] = values[-1]
     return out
+
+
+# The deepest page a listing serves: OFFSET (page x per_page) stays far inside PostgreSQL's bigint.
+MAX_PAGE = 1_000_000
 
 
 def page_params(default: int, maximum: int) -> tuple[int, int]:
@@ -92,15 +99,16 @@ def page_params(default: int, maximum: int) -> tuple[int, int]:
         raw = request.args.get(name)
         if raw is None:
             return fallback
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValidationFailed(details=[{"campo": name, "mensagem": "deve ser um número inteiro"}]) from None
+        raw = raw.strip()
+        # Digits only (with an optional sign) and short: int() would also take "1_000" or a 4,000-digit number.
+        if not raw.lstrip("+-").isdigit() or not raw.isascii() or len(raw) > 12:
+            raise ValidationFailed(details=[{"campo": name, "mensagem": "deve ser um número inteiro"}])
+        return int(raw)
 
     page, per_page = as_int("page", 1), as_int("per_page", default)
     errors = []
-    if page < 1:
-        errors.append({"campo": "page", "mensagem": "deve ser >= 1"})
+    if not 1 <= page <= MAX_PAGE:
+        errors.append({"campo": "page", "mensagem": f"deve estar entre 1 e {MAX_PAGE}"})
     if not 1 <= per_page <= maximum:
         errors.append({"campo": "per_page", "mensagem": f"deve estar entre 1 e {maximum}"})
     if errors:

@@ -75,7 +75,7 @@ class CommentList(BaseResource):
 
     @roles_required(*ALL_READERS)
     def get(self):
-        filters = parse(CommentFilters, query_args(multi=("categoria", "tag")))
+        filters = parse(CommentFilters, query_args(multi=("tag",), comma_separated=("categoria",)))
         cfg = current_app.config
         page, per_page = page_params(cfg["PAGE_SIZE_DEFAULT"], cfg["PAGE_SIZE_MAX"])
         rows, total = comments.search(filters, page, per_page)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, url_for
 
 from app.api.base import BaseResource, roles_required
-from app.tasks.dispatch import background_is_eager, dispatch
+from app.services import training_jobs
 from app.utils.json import json_response
 
 _SUMMARY_KEYS = (
@@ -52,7 +52,8 @@ class ModelVersionList(BaseResource):
 class ModelRetrain(BaseResource):
     openapi = {
         "post": {
-            "summary": "Treina um desafiante com as correções dos curadores; promove só se for melhor",
+            "summary": "Treina um desafiante com as correções dos curadores (em segundo plano); promove só se for "
+            "melhor. Acompanhe em GET /api/modelos/tarefas/{tarefa}",
             "roles": ["admin"],
             "status": 202,
         }
@@ -60,9 +61,20 @@ class ModelRetrain(BaseResource):
 
     @roles_required()
     def post(self):
-        # Through the one dispatch policy: a broker that is down is a 503, never a 500 (make run has a real worker).
-        result = dispatch("app.tasks.training.retrain_with_corrections")
-        body: dict[str, Any] = {"tarefa": result.id, "status": "agendado"}
-        if background_is_eager():  # no broker (tests, scripts): it already ran and the decision is known
-            body.update(status="concluido", resultado=result.get())
-        return json_response(body, 202)
+        state = training_jobs.start_retraining()
+        url = url_for("api.models_job", job_id=state["tarefa"])
+        return json_response({**state, "url": url}, 202, {"Location": url})
+
+
+class ModelJob(BaseResource):
+    openapi = {
+        "get": {
+            "summary": "Estado de uma tarefa de treino: agendado, em_andamento, concluido (com resultado) ou falhou",
+            "roles": ["admin"],
+            "errors": [404],
+        }
+    }
+
+    @roles_required()
+    def get(self, job_id: str):
+        return json_response(training_jobs.status(current_app.config, job_id))

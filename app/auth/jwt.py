@@ -10,15 +10,28 @@ from app.models.user import User
 from app.services.users import is_revoked
 
 
+def _user_id(payload: dict) -> int | None:
+    """The integer user id in `sub`, or None: a validly signed token with any other subject names no user."""
+    sub = payload.get("sub")
+    if isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) < 10:
+        return int(sub)
+    return None
+
+
 @jwt.user_lookup_loader
 def _load_user(_header, payload):
-    user = db.session.scalar(select(User).where(User.id == int(payload["sub"])))
+    user_id = _user_id(payload)
+    if user_id is None:
+        return None
+    user = db.session.scalar(select(User).where(User.id == user_id))
     return user if user is not None and user.active else None
 
 
 @jwt.token_in_blocklist_loader
 def _revoked(_header, payload) -> bool:
-    return is_revoked(payload["jti"])
+    if not isinstance(payload.get("jti"), str):
+        return True  # not one of ours: refused like a revoked token
+    return is_revoked(payload)
 
 
 @jwt.expired_token_loader
@@ -28,6 +41,15 @@ def _expired(_header, _payload):
 
 @jwt.invalid_token_loader
 def _invalid(reason: str):
+    # Flask-JWT-Extended routes WrongTokenError here too: name the mistake instead of "malformed".
+    if reason.startswith("Only refresh tokens"):
+        return _respond(
+            401, "token_de_tipo_errado", "Esta rota exige o refresh_token (não o access_token) no Authorization."
+        )
+    if reason.startswith("Only non-refresh tokens"):
+        return _respond(
+            401, "token_de_tipo_errado", "Esta rota exige o access_token (não o refresh_token) no Authorization."
+        )
     return _respond(401, "token_invalido", "Token inválido ou malformado.")
 
 

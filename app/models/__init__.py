@@ -5,7 +5,7 @@ from app.models.comment import ClassificationEvent, Comment, CommentTag
 from app.models.job import ImportJob, JobStatus
 from app.models.session import LoginEvent, PanelSession
 from app.models.summary import Stakeholder, SummaryDelivery, WeeklySummary
-from app.models.user import ROLES, Role, TokenBlocklist, User
+from app.models.user import ROLES, LoginThrottle, Role, TokenBlocklist, User
 
 __all__ = [
     "ROLES",
@@ -17,6 +17,7 @@ __all__ = [
     "ImportJob",
     "JobStatus",
     "LoginEvent",
+    "LoginThrottle",
     "PanelSession",
     "Role",
     "Stakeholder",

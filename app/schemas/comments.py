@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, TypeAdapter, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, field_validator
 
 from app.classifier.base import CATEGORIES, normalize_category
 from app.models.comment import TARGETS
-from app.schemas.common import Schema
+from app.schemas.common import Schema, iso_string, text_type, to_utc
 
 Target = Literal["musica", "album", "clipe", "show", "artista", "plataforma"]
 assert set(TARGETS) == set(Target.__args__)  # type: ignore[attr-defined]
 
-CommentText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-
-
-def _aware(value: datetime) -> datetime:
-    """Naive timestamps are taken as UTC; everything is stored in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+CommentText = text_type(5000, free_text=True)
+Name = text_type(200)
+OptionalName = text_type(200, required=False)
+TagCode = text_type(80)
+# A multi-valued filter costs planning time per value (each tag is a semi-join): a reader cannot pin a core.
+MAX_FILTER_VALUES = 10
 
 
 def _category(value: Any) -> Any:
@@ -32,6 +32,10 @@ def _category(value: Any) -> Any:
             raise ValueError(f"categoria desconhecida; use uma de {', '.join(CATEGORIES)}")
         return norm
     return value
+
+
+def _unaccent(value: str) -> str:
+    return unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
 
 
 def _empty_to_none(value: Any) -> Any:
@@ -49,16 +53,18 @@ def _plain_date(value: Any) -> Any:
     return value
 
 
-Category = Annotated[str, BeforeValidator(_category)]
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-DateOrDatetime = Annotated[AwareDatetime | date, BeforeValidator(_plain_date)]
+# Every spelling accepted on input (accents optional, any case), so the OpenAPI document lists exactly those.
+CATEGORY_SPELLINGS = sorted({s for c in CATEGORIES for s in (c, c.lower(), _unaccent(c), _unaccent(c).lower())})
+Category = Annotated[str, BeforeValidator(_category), Field(json_schema_extra={"enum": CATEGORY_SPELLINGS})]
+AwareDatetime = Annotated[datetime, AfterValidator(to_utc), BeforeValidator(iso_string)]
+DateOrDatetime = Annotated[AwareDatetime | date, BeforeValidator(_plain_date), BeforeValidator(iso_string)]
 
 
 class CommentIn(Schema):
     id: uuid.UUID | None = None
     texto: CommentText
-    artista: Annotated[Name | None, BeforeValidator(_empty_to_none)] = None
-    album: Annotated[Name | None, BeforeValidator(_empty_to_none)] = None
+    artista: Annotated[OptionalName | None, AfterValidator(_empty_to_none)] = None
+    album: Annotated[OptionalName | None, AfterValidator(_empty_to_none)] = None
     alvo: Target | None = None
     publicado_em: AwareDatetime | None = None
 
@@ -98,20 +104,24 @@ class CommentFilters(Schema):
     """Query-string filters of GET /api/comentarios and the export."""
 
     categoria: list[Category] = Field(
-        default_factory=list, description="Uma ou mais (repetida ou separada por vírgula): qualquer uma delas"
+        default_factory=list,
+        max_length=MAX_FILTER_VALUES,
+        description="Uma ou mais (repetida ou separada por vírgula): qualquer uma delas",
     )
-    tag: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(
-        default_factory=list, description="Código(s) de tag; com várias, o comentário precisa ter todas"
+    tag: list[TagCode] = Field(
+        default_factory=list,
+        max_length=MAX_FILTER_VALUES,
+        description=f"Código(s) de tag (até {MAX_FILTER_VALUES}); com várias, o comentário precisa ter todas",
     )
     artista: Name | None = None
     album: Name | None = None
     alvo: Target | None = None
-    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    q: text_type(200) | None = None
     desde: DateOrDatetime | None = None
     ate: DateOrDatetime | None = None
     confianca_min: float | None = Field(default=None, ge=0, le=1)
     confianca_max: float | None = Field(default=None, ge=0, le=1)
-    ordenar: str = "-classificado_em"
+    ordenar: str = Field("-classificado_em", json_schema_extra={"enum": [p + k for k in ORDERINGS for p in ("", "-")]})
 
     @field_validator("ordenar")
     @classmethod
@@ -123,8 +133,8 @@ class CommentFilters(Schema):
 
 class CorrectionIn(Schema):
     categoria: Category | None = None
-    tags_funcionalidades: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] | None = None
-    motivo: Annotated[str, StringConstraints(max_length=500)] | None = None
+    tags_funcionalidades: list[TagCode] | None = Field(default=None, max_length=50)
+    motivo: text_type(500, required=False, free_text=True) | None = None
 
     @field_validator("tags_funcionalidades", mode="before")
     @classmethod

@@ -25,6 +25,8 @@ def day_bound(value: datetime | date, *, end: bool) -> datetime:
     """A datetime is an instant; a plain date starts at its midnight (UTC), or ends at the next one."""
     if isinstance(value, datetime):
         return value
+    if end and value == date.max:  # the day after 9999-12-31 does not exist: the end of that day is the bound
+        return datetime.max.replace(tzinfo=UTC)
     return datetime.combine(value + timedelta(days=1) if end else value, time.min, tzinfo=UTC)
 
 

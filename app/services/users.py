@@ -7,34 +7,42 @@ from typing import Any
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.auth.passwords import password_problem
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.models.user import ROLES, TokenBlocklist, User
+from app.services.throttle import check_login
 
 # A real hash to compare against when the user does not exist, so login timing does not reveal usernames.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
-def issue_tokens(user: User, *, with_refresh: bool = True) -> dict[str, Any]:
+def _by_username(username: str) -> User | None:
+    """Usernames are case-insensitive ("Ana" is "ana"); the lower(username) unique index serves this lookup."""
+    return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
+def issue_tokens(user: User, *, with_refresh: bool = True, refresh_jti: str | None = None) -> dict[str, Any]:
+    """Access (and refresh) tokens; the access token names its refresh token (`rjti`), so revoking the refresh
+    token also revokes the access tokens issued with it."""
     claims = {"role": user.role}
     identity = str(user.id)
-    out: dict[str, Any] = {
-        "access_token": create_access_token(identity=identity, additional_claims=claims),
-        "token_type": "Bearer",
-        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_SECONDS"]),
-    }
+    out: dict[str, Any] = {"token_type": "Bearer", "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_SECONDS"])}
     if with_refresh:
         out["refresh_token"] = create_refresh_token(identity=identity, additional_claims=claims)
+        refresh_jti = decode_token(out["refresh_token"])["jti"]
+    access_claims = {**claims, "rjti": refresh_jti} if refresh_jti else claims
+    out["access_token"] = create_access_token(identity=identity, additional_claims=access_claims)
     return out
 
 
 def authenticate(username: str, password: str) -> User:
     """The active user with these credentials, or a 401 that does not say which part was wrong."""
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = _by_username(username)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         raise Unauthorized("Usuário ou senha inválidos.")
@@ -43,12 +51,15 @@ def authenticate(username: str, password: str) -> User:
     return user
 
 
-def login(username: str, password: str) -> dict[str, Any]:
+def login(username: str, password: str, address: str) -> dict[str, Any]:
+    """Tokens for valid credentials; attempts are throttled per address and per account first (429)."""
+    cfg = current_app.config
+    check_login(address, username, {"ip": cfg["LOGIN_RATE_LIMIT"], "conta": cfg["LOGIN_ACCOUNT_RATE_LIMIT"]})
     return issue_tokens(authenticate(username, password))
 
 
-def refresh(user: User) -> dict[str, Any]:
-    return issue_tokens(user, with_refresh=False)
+def refresh(user: User, refresh_payload: dict[str, Any]) -> dict[str, Any]:
+    return issue_tokens(user, with_refresh=False, refresh_jti=refresh_payload["jti"])
 
 
 def revoke(jwt_payload: dict[str, Any], extra_tokens: list[str] | None = None) -> None:
@@ -74,19 +85,22 @@ def revoke(jwt_payload: dict[str, Any], extra_tokens: list[str] | None = None) -
     db.session.commit()
 
 
-def is_revoked(jti: str) -> bool:
-    return db.session.get(TokenBlocklist, jti) is not None
-
-
-MIN_PASSWORD_LENGTH = 10
+def is_revoked(payload: dict[str, Any]) -> bool:
+    """The token itself, or (for an access token) the refresh token it was issued with, is revoked."""
+    jtis = [payload["jti"]] + ([payload["rjti"]] if isinstance(payload.get("rjti"), str) else [])
+    return db.session.scalar(select(func.count()).where(TokenBlocklist.jti.in_(jtis))) > 0
 
 
 def create_user(username: str, password: str, role: str) -> User:
     """Create an active user; the same password policy applies to the API and the CLI."""
     if role not in ROLES:
         raise ValidationFailed(f"Perfil inválido; use um de {', '.join(ROLES)}.")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"A senha precisa ter pelo menos {MIN_PASSWORD_LENGTH} caracteres.")
+    problem = password_problem(password, username)
+    if problem:
+        raise ValidationFailed(problem, [{"campo": "password", "mensagem": problem}])
+    username = username.lower()
+    if _by_username(username) is not None:
+        raise Conflict(f"O usuário '{username}' já existe.")
     user = User(username=username, role=role, active=True)
     user.set_password(password)
     db.session.add(user)
@@ -100,14 +114,14 @@ def create_user(username: str, password: str, role: str) -> User:
 
 def ensure_user(username: str, password: str, role: str) -> tuple[User, bool]:
     """Create the user if absent; returns (user, created)."""
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = _by_username(username)
     if user is not None:
         return user, False
     return create_user(username, password, role), True
 
 
 def set_active(username: str, active: bool) -> User:
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = _by_username(username)
     if user is None:
         raise NotFound(f"Usuário '{username}' não encontrado.")
     user.active = active

@@ -7,9 +7,8 @@ from flask import current_app
 
 
 @shared_task(name="app.tasks.training.retrain_with_corrections", time_limit=1800, soft_time_limit=1700)
-def retrain_with_corrections() -> dict:
-    """Returns the challenger's metadata and whether it was promoted."""
-    from app.classifier.training import train_challenger_and_maybe_promote
-    from app.services.corrections import corrected_rows
+def retrain_with_corrections(job_id: str | None = None) -> dict:
+    """Returns the challenger's metadata and whether it was promoted; `job_id` names the pollable job."""
+    from app.services.training_jobs import run
 
-    return train_challenger_and_maybe_promote(current_app.config, corrected_rows())
+    return run(current_app.config, job_id)

@@ -11,6 +11,7 @@ from swagger_ui_bundle import swagger_ui_path
 from app.extensions import db
 from app.metrics import render_metrics
 from app.openapi import openapi_document
+from app.security import require_ops_access
 from app.utils.json import json_response
 
 bp = Blueprint("ops", __name__)
@@ -31,10 +32,23 @@ def _check(fn) -> dict:
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+def _check_database() -> None:
+    # A fresh connection with the configured connect timeout and a short statement timeout: a database that
+    # accepts but never answers (or a pool held by stuck requests) is a fast 503, not a hung probe.
+    timeout = current_app.config["READY_CHECK_TIMEOUT"]
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
+        conn.execute(text("SELECT 1"))
+
+
 def _check_redis() -> None:
     import redis
 
-    client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=1)
+    timeout = current_app.config["READY_CHECK_TIMEOUT"]
+    client = redis.Redis.from_url(
+        current_app.config["REDIS_URL"], socket_connect_timeout=timeout, socket_timeout=timeout
+    )
     try:
         client.ping()
     finally:
@@ -44,15 +58,15 @@ def _check_redis() -> None:
 def _check_broker() -> None:
     from kombu import Connection
 
-    with Connection(current_app.config["CELERY_BROKER_URL"], connect_timeout=1) as conn:
-        conn.ensure_connection(max_retries=1, timeout=1)
+    timeout = current_app.config["READY_CHECK_TIMEOUT"]
+    with Connection(current_app.config["CELERY_BROKER_URL"], connect_timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
 
 
 @bp.get("/ready")
 def ready():
     """Readiness: the database, and Redis and the broker when configured, answer (200) or not (503)."""
-    checks = {"banco": _check(lambda: db.session.execute(text("SELECT 1")))}
-    db.session.rollback()
+    checks = {"banco": _check(_check_database)}
     if current_app.config["REDIS_URL"]:
         checks["redis"] = _check(_check_redis)
     if current_app.config["CELERY_BROKER_URL"]:
@@ -63,6 +77,7 @@ def ready():
 
 @bp.get("/metrics")
 def metrics():
+    require_ops_access()
     body, content_type = render_metrics()
     return Response(body, content_type=content_type)
 
@@ -75,7 +90,9 @@ def openapi_json():
 @bp.get("/api/docs")
 @bp.get("/api/docs/")
 def docs():
-    return render_template("swagger.html")
+    require_ops_access()
+    # Development keeps the token across reloads; elsewhere it dies with the tab (no bearer in localStorage).
+    return render_template("swagger.html", persist_authorization=current_app.config["APP_ENV"] == "development")
 
 
 @bp.get("/api/docs/assets/<path:filename>")

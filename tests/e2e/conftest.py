@@ -328,6 +328,8 @@ def _environment(stack: Stack, database_url: str, redis_url: str, model_dir: Pat
         "GUNICORN_BIND": f"127.0.0.1:{stack.gunicorn_port}",
         "WEB_CONCURRENCY": "2",
         "FORWARDED_ALLOW_IPS": "127.0.0.1,::1",
+        # NGINX runs on loopback in front of gunicorn: only it may name the client (X-Forwarded-For).
+        "TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
     }
     return env
 

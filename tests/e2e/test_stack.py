@@ -324,7 +324,6 @@ def test_body_over_the_limit_is_a_413_envelope_from_nginx(stack, admin):
     body = b"[" + b'{"texto":"' + b"a" * (21 * 1024 * 1024) + b'"}]'  # ~21 MiB, over client_max_body_size 20m
     resp = admin.post("/api/comentarios", data=body, headers={"Content-Type": "application/json"}, timeout=60)
     erro = assert_envelope(resp, 413, "carga_muito_grande")
-    assert "/api/importacoes" in erro["mensagem"]
     assert erro["detalhes"]["request_id"] == resp.headers["X-Request-ID"]
     # NGINX answered alone: gunicorn never saw this request.
     records = [r for r in stack.json_lines("web") if r.get("request_id") == resp.headers["X-Request-ID"]]
@@ -336,7 +335,7 @@ def test_body_over_the_limit_is_a_413_envelope_from_nginx(stack, admin):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def test_retraining_runs_on_the_worker_and_beat_runs(stack, admin):
+def test_retraining_runs_on_the_worker_and_one_beat_shares_its_broker(stack, admin):
     resp = admin.get("/api/modelos")
     assert resp.status_code == 200, resp.text
     before = resp.json()

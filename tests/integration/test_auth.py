@@ -114,8 +114,12 @@ def test_refresh_token_gives_a_new_working_access_token(client, leitor):
 def test_access_token_is_refused_on_refresh_and_refresh_token_is_refused_as_access(client, leitor):
     tokens = login(client, "user_leitor")
 
-    assert_error(client.post(REFRESH, headers=bearer(tokens["access_token"])), 401, "token_invalido")
-    assert_error(client.get("/api/comentarios", headers=bearer(tokens["refresh_token"])), 401, "token_invalido")
+    wrong = assert_error(client.post(REFRESH, headers=bearer(tokens["access_token"])), 401, "token_de_tipo_errado")
+    assert "refresh_token" in wrong["mensagem"]  # names the mistake instead of "malformed"
+    wrong = assert_error(
+        client.get("/api/comentarios", headers=bearer(tokens["refresh_token"])), 401, "token_de_tipo_errado"
+    )
+    assert "access_token" in wrong["mensagem"]
 
 
 def test_logout_revokes_the_token(client, leitor):

@@ -36,6 +36,7 @@ MATRIX = [
     ("GET", "/stakeholders", None, {"admin"}, 200, "access"),
     ("POST", "/stakeholders", {"email": "ceo@alumusic.com"}, {"admin"}, 201, "access"),
     ("DELETE", "/stakeholders/<stakeholder_id>", None, {"admin"}, 200, "access"),
+    ("GET", "/modelos/tarefas/<job_id>", None, {"admin"}, 404, "access"),
 ]
 # Need no token: tests/integration/test_auth.py and tests/integration/test_report_feeds.py.
 PUBLIC = {("POST", "/auth/login"), ("GET", "/relatorio/semana")}

@@ -159,7 +159,10 @@ def test_reload_is_rate_limited(tmp_path: Path) -> None:
     config = _config(tmp_path)
     first = training.train_model(config, params=FAST)
     store.activate(config, first["version"])
-    clf = LocalClassifier.from_config(config)  # default: checks active.json at most every 10 s
+    clf = LocalClassifier.from_config(config)
+    # An hour between checks: the rate limit holds however long training the second model takes here
+    # (the default 10 s window made this test depend on the machine's speed).
+    clf.reload_interval = 3600.0
     second = training.train_model(config, params={**FAST, "C": 0.5})
     store.activate(config, second["version"])
     assert clf.version == first["version"]

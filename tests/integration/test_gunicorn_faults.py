@@ -1,0 +1,227 @@
+"""The real server (gunicorn, 2 workers, PostgreSQL, production settings) under hostile clients and crashes:
+login throttling that a forged X-Forwarded-For, a Redis outage or a second worker cannot bypass; a worker killed
+with SIGKILL under load loses no acknowledged comment; a request past the worker timeout gets the envelope."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import select, text
+
+from tests.conftest import base_config
+from tests.integration.conftest import PASSWORD, add_users, bearer, empty_database, issue_tokens
+from tests.support.envelope import assert_envelope
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_TIMEOUT = 4
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def workers(self) -> list[int]:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return [int(pid) for pid in children]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_workers(server: Server, count: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        assert server.proc.poll() is None, server.log.read_text()[-3000:]
+        try:
+            if len(server.workers()) == count and requests.get(server.url + "/health", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("gunicorn did not come up:\n" + server.log.read_text()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def users(pg_app):
+    empty_database(pg_app)
+    add_users(pg_app)
+    yield
+    empty_database(pg_app)
+
+
+def _start(pg_app, pg_database, model_dir, tmp_path: Path, **env: str) -> Server:
+    cfg = base_config(tmp_path, model_dir)
+    port = _free_port()
+    log = tmp_path / f"gunicorn-{port}.log"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "PROMETHEUS_"))}
+    full_env = {
+        **base,
+        "APP_ENV": "production",
+        "SECRET_KEY": cfg["SECRET_KEY"],
+        "JWT_SECRET_KEY": cfg["JWT_SECRET_KEY"],  # the suite's tokens are valid here
+        "ADMIN_PASSWORD": "uma-senha-de-admin-bem-longa-42",
+        "DATABASE_URL": pg_database,
+        "MODEL_DIR": model_dir,
+        "REDIS_URL": "",
+        "CELERY_BROKER_URL": "",
+        "LOG_LEVEL": "WARNING",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_TIMEOUT": str(WORKER_TIMEOUT),
+        "GUNICORN_ACCESS_LOG": "0",
+        "TRUSTED_PROXIES": "",
+        **env,
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", proc, log)
+    _wait_for_workers(server, 2, time.monotonic() + 90)
+    return server
+
+
+def _stop(server: Server) -> None:
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        server.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(pg_app, pg_database, model_dir, tmp_path_factory, users) -> Iterator[Server]:
+    """gunicorn with Redis configured but down (port 1): limits, cache and blocklist must cope."""
+    srv = _start(
+        pg_app,
+        pg_database,
+        model_dir,
+        tmp_path_factory.mktemp("gunicorn"),
+        REDIS_URL="redis://127.0.0.1:1/0",
+        CELERY_BROKER_URL="redis://127.0.0.1:1/1",
+        LOGIN_RATE_LIMIT="10 per minute",
+        LOGIN_ACCOUNT_RATE_LIMIT="10 per minute",
+        DB_STATEMENT_TIMEOUT_MS="60000",  # long, so the worker timeout is what ends the stuck request below
+    )
+    yield srv
+    _stop(srv)
+
+
+def test_forged_forwarded_for_across_workers_with_redis_down_cannot_bypass_login_limits(pg_app, server):
+    from app.extensions import db
+
+    with pg_app.app_context():
+        db.session.execute(text("DELETE FROM login_throttle"))
+        db.session.commit()
+    statuses = []
+    for i in range(40):
+        # A new session per attempt: connections land on either worker; each attempt claims another address.
+        with requests.Session() as attempt:
+            resp = attempt.post(
+                server.url + "/api/auth/login",
+                json={"username": "user_leitor", "password": f"chute-{i}-errado"},
+                headers={"X-Forwarded-For": f"203.0.113.{i}", "Connection": "close"},
+                timeout=30,
+            )
+        statuses.append(resp.status_code)
+        if resp.status_code == 429:
+            assert_envelope(resp, 429, "limite_de_requisicoes")
+            assert int(resp.headers["Retry-After"]) >= 1
+
+    assert statuses[:10] == [401] * 10
+    assert statuses[10:] == [429] * 30  # the 11th attempt and every one after: one global limit, not 10 x workers
+    # The right password is refused too while the account is throttled (no oracle for the attacker).
+    good = requests.post(
+        server.url + "/api/auth/login", json={"username": "user_leitor", "password": PASSWORD}, timeout=30
+    )
+    assert good.status_code == 429
+
+
+def test_a_request_past_the_worker_timeout_gets_the_envelope(pg_app, server):
+    from app.extensions import db
+
+    token = issue_tokens(pg_app, "user_leitor")["access_token"]
+    with pg_app.app_context():
+        blocker = db.engine.connect()
+        blocker.execute(text("LOCK TABLE comments IN ACCESS EXCLUSIVE MODE"))
+        try:
+            resp = requests.get(server.url + "/api/comentarios", headers=bearer(token), timeout=WORKER_TIMEOUT * 10)
+        finally:
+            blocker.rollback()
+            blocker.close()
+
+    assert_envelope(resp, 503, "tempo_esgotado")
+    assert resp.headers["Content-Type"].startswith("application/json")
+    # The aborted worker is replaced and the service answers again.
+    _wait_for_workers(server, 2, time.monotonic() + 90)
+    assert requests.get(server.url + "/api/comentarios", headers=bearer(token), timeout=30).status_code == 200
+
+
+def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_comment(pg_app, server):
+    from app.extensions import db
+    from app.models import Comment
+
+    token = issue_tokens(pg_app, "user_ingestao")["access_token"]
+    acknowledged: list[str] = []
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def post_batches() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                batch = [{"id": str(uuid.uuid4()), "texto": f"que show incrível {i}"} for i in range(25)]
+                try:
+                    resp = session.post(server.url + "/api/comentarios", json=batch, headers=bearer(token), timeout=30)
+                except requests.ConnectionError:
+                    with lock:
+                        outcomes.append("connection-lost")  # the killed worker's request: never acknowledged
+                    continue
+                with lock:
+                    outcomes.append(str(resp.status_code))
+                    if resp.status_code == 201:
+                        acknowledged.extend(item["id"] for item in batch)
+
+    clients = [threading.Thread(target=post_batches) for _ in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(server.workers()[0], signal.SIGKILL)
+        _wait_for_workers(server, 2, time.monotonic() + 90)
+        before = len(outcomes)
+        while len(outcomes) < before + 20 and time.monotonic() < deadline + 60:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=60)
+
+    assert set(outcomes) <= {"201", "503", "connection-lost"}, sorted(set(outcomes))
+    assert len(acknowledged) >= 500
+    with pg_app.app_context():
+        stored = {str(i) for i in db.session.scalars(select(Comment.id).where(Comment.id.in_(acknowledged)))}
+    assert len(stored) == len(acknowledged), "an acknowledged comment is missing"
