@@ -2,5 +2,6 @@
 
 from app import create_app
 
-flask_app = create_app()
+# Background work (imports, report recomputes, summaries) gets the long statement timeout (app.config).
+flask_app = create_app({"DB_WORK_ROLE": "background"})
 celery_app = flask_app.extensions["celery"]

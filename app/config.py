@@ -305,10 +305,18 @@ def engine_options(cfg: dict[str, Any]) -> dict[str, Any]:
         options["pool_timeout"] = cfg["DB_POOL_TIMEOUT"]
         options["connect_args"] = {
             "connect_timeout": cfg["DB_CONNECT_TIMEOUT"],
-            "options": f"-c statement_timeout={cfg['DB_STATEMENT_TIMEOUT_MS']}",
+            "options": f"-c statement_timeout={_statement_timeout(cfg)}",
             "application_name": "alumusic",
         }
     return options
+
+
+def _statement_timeout(cfg: dict[str, Any]) -> int:
+    """Background processes (Celery worker and Beat: imports, report recomputes, summaries) run long work by design;
+    web processes answer API requests and get the short limit. `make_celery.py` marks its app as background."""
+    if cfg.get("DB_WORK_ROLE") == "background":
+        return int(cfg["DB_LONG_STATEMENT_TIMEOUT_MS"])
+    return int(cfg["DB_STATEMENT_TIMEOUT_MS"])
 
 
 def networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -14,6 +14,7 @@ import csv
 import io
 from collections.abc import Iterator
 
+from flask import current_app
 from sqlalchemy import ColumnElement, Integer, Select, String, case, cast, func, literal, select
 
 from app.extensions import db
@@ -21,6 +22,7 @@ from app.models.catalog import Album, Artist
 from app.models.comment import Comment, CommentTag
 from app.schemas.comments import CommentFilters
 from app.serializers.comments import CSV_COLUMNS, FORMULA_PREFIXES, TAG_SEPARATOR, csv_row
+from app.services.db_limits import set_statement_timeout
 from app.services.queries import comment_conditions, order_clauses
 
 # Rows fetched per round trip from the server-side cursor, and rows per chunk written to the client.
@@ -154,6 +156,8 @@ def _cursor_csv(filters: CommentFilters, fetch_rows: int) -> Iterator[bytes]:
 
 def stream_csv(filters: CommentFilters, *, bom: bool = False, fetch_rows: int = FETCH_ROWS) -> Iterator[bytes]:
     """The CSV as UTF-8 chunks: header row first, then the rows as the database yields them."""
+    # One statement reads the whole selection: it gets the long limit of exports, not the API's.
+    set_statement_timeout(current_app.config["DB_LONG_STATEMENT_TIMEOUT_MS"])
     if bom:
         yield UTF8_BOM.encode()
     if db.session.get_bind().dialect.name == "postgresql":
