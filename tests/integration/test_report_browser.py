@@ -4,7 +4,6 @@ phone, and the page refreshes itself. A screenshot is left in instance/test-arti
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from datetime import datetime
@@ -15,21 +14,11 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.support import services
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.report_data import REDIS_TEST_URL, add_comments, flush_redis, hours_ago
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "instance" / "test-artifacts"
-# Debian's package here; CI images that ship Google Chrome instead are found too.
-CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Collects CSP violations before any page script runs.
 CSP_PROBE = """
 window.__csp = [];

@@ -16,25 +16,21 @@ from matplotlib.image import imread
 
 from tests.conftest import base_config, migrate_to_head
 from tests.support import services
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.summaries import TZ, parts, sample_week
 
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-]  # fmt: skip
 ELOGIO_GREEN = (0x2E, 0x7D, 0x32)  # the chart's ELOGIO bars; nothing else in the e-mail uses it
 
 
 def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        services.unavailable("chromium is not installed (apt-get install chromium)")
-    return path
+    if not Path(CHROMIUM).is_file():
+        services.unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM
 
 
 def screenshot(html: Path, out: Path, profile: Path) -> None:
     subprocess.run(
-        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=680,1300",
+        [chromium(), *CHROMIUM_ARGS, "--hide-scrollbars", f"--user-data-dir={profile}", "--window-size=680,1300",
          f"--screenshot={out}", html.as_uri()],
         check=True, capture_output=True, timeout=90,
     )  # fmt: skip
