@@ -88,6 +88,9 @@ def app(pg_app):
 
     with pg_app.app_context():
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        # TRUNCATE waits for the table locks of connections a previous test left behind: not an API statement,
+        # so not the API's 5 s statement_timeout.
+        db.session.execute(text("SET LOCAL statement_timeout = 120000"))
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()
     from app.extensions import limiter

@@ -61,7 +61,7 @@ class ImportList(BaseResource):
             "summary": "Importação em massa (lista JSON, CSV ou JSONL): 202 com o id do job para acompanhar",
             "response": ImportAccepted,
             "request_content": {
-                "application/json": {"type": "array", "items": {"type": "object"}},
+                "application/json": {"type": "array", "items": {"type": "object"}, "minItems": 1},
                 "multipart/form-data": {
                     "type": "object",
                     "properties": {

@@ -111,7 +111,9 @@ def _csv_value(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, float):
-        return repr(round(value, 4))
+        # As PostgreSQL prints a float8 (the export's COPY path formats in SQL): 1.0 -> "1", 0.25 -> "0.25".
+        text = repr(round(value, 4))
+        return text[:-2] if text.endswith(".0") else text
     return neutralise_cell(str(value))
 
 

@@ -24,7 +24,7 @@ from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 VIEWPORT = {"width": 1100, "height": 720}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator:
     if not Path(CHROMIUM).is_file():
         services.unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_retraining_answers_202_and_the_new_version_shows_up_when_training_ends(app_factory, role_tokens, tmp_path):
-    from app.classifier.training import list_versions
+    from app.classifier.store import list_versions
 
     models = tmp_path / "models"
     shutil.copytree(os.environ.get("ALUMUSIC_TEST_MODEL_DIR") or app_factory().config["MODEL_DIR"], models)

@@ -266,7 +266,7 @@ def test_circuit_opens_after_consecutive_failures_then_half_opens(fake_openai, m
     fake_openai.default = Behaviour.error(500)
     llm = make_llm(LLM_MAX_RETRIES=0, LLM_CONCURRENCY=1)
     now = [0.0]  # the breaker's clock, moved by the test instead of sleeping
-    llm.breaker = CircuitBreaker(failure_threshold=3, reset_timeout=0.5, clock=lambda: now[0])
+    llm.client.breaker = CircuitBreaker(failure_threshold=3, reset_timeout=0.5, clock=lambda: now[0])
 
     results = llm.classify_many([f"comentário {i}" for i in range(6)])
 
@@ -293,7 +293,7 @@ def test_failed_trial_reopens_the_circuit(fake_openai, make_llm):
     fake_openai.default = Behaviour.error(503)
     llm = make_llm(LLM_MAX_RETRIES=0, LLM_CONCURRENCY=1)
     now = [0.0]
-    llm.breaker = CircuitBreaker(failure_threshold=2, reset_timeout=0.3, clock=lambda: now[0])
+    llm.client.breaker = CircuitBreaker(failure_threshold=2, reset_timeout=0.3, clock=lambda: now[0])
     llm.classify_many(["a", "b"])
     assert llm.breaker.state == CircuitBreaker.OPEN
 

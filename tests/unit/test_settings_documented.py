@@ -20,6 +20,7 @@ COMPOSE_ONLY = frozenset(
         "CELERY_WORKER_CONCURRENCY",
         "WEB_CONCURRENCY",
         "GUNICORN_MAX_WORKERS",
+        "HOST",  # gunicorn.conf.py reads it (the address gunicorn binds), not the app
         "GUNICORN_TIMEOUT",
         "HTTP_PORT",
         "HTTPS_PORT",
