@@ -23,6 +23,7 @@ class ImportAccepted(Schema):
     status: JobStatusName
     url: str
     total: int = Field(description="Linhas de dados encontradas no arquivo")
+    tarefa: str | None = Field(default=None, description="Id da tarefa Celery que processa o job")
 
 
 class RowError(Schema):

@@ -181,7 +181,11 @@ def remove_stakeholder(email_or_id: str | int) -> Stakeholder:
     if isinstance(email_or_id, int) or str(email_or_id).isdigit():
         stakeholder = db.session.get(Stakeholder, int(email_or_id))
     else:
-        stakeholder = db.session.scalar(select(Stakeholder).where(Stakeholder.email == normalise_email(email_or_id)))
+        try:
+            email = normalise_email(email_or_id)
+        except ValidationFailed:
+            raise NotFound("Stakeholder não encontrado.") from None  # neither an id nor an address: nobody to remove
+        stakeholder = db.session.scalar(select(Stakeholder).where(Stakeholder.email == email))
     if stakeholder is None or not stakeholder.active:
         raise NotFound("Stakeholder não encontrado.")
     stakeholder.active = False
