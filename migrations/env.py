@@ -14,6 +14,17 @@ fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 
+class _OnlyMigrationSteps(logging.Filter):
+    """Keep "Running upgrade a -> b" on stderr; drop alembic's per-run chatter (dialect, DDL mode, plugins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or record.getMessage().startswith(("Running ", "Stamping "))
+
+
+for _name in ("alembic.runtime.migration", "alembic.runtime.plugins"):
+    logging.getLogger(_name).addFilter(_OnlyMigrationSteps())
+
+
 def get_engine():
     try:
         # this works with Flask-SQLAlchemy<3 and Alchemical

@@ -255,6 +255,13 @@ def comments_list():
     return _render_list()
 
 
+@bp.get("/")
+def comments_list_slash():
+    """`/curadoria/` is where people type the panel's address; send them to the list with their filters kept."""
+    query = request.query_string.decode("utf-8", "replace")
+    return redirect(url_for(".comments_list") + (f"?{query}" if query else ""), 308)
+
+
 def _render_list():
     filters, errors = read_filters(request.args)
     size = _page_size()

@@ -630,3 +630,13 @@ def test_overview_lists_the_latest_weekly_summaries(sqlite_app):
             {"semana": "2026-W47", "texto": "Semana calma."},
         ]
         db.session.remove()
+
+
+def test_the_panel_address_with_a_trailing_slash_reaches_the_list_with_its_filters(app, users):
+    client = logged_in(app, "leitor")
+
+    resp = client.get("/curadoria/?categoria=ELOGIO&artista=Lia")
+
+    assert resp.status_code == 308
+    assert resp.headers["Location"] == "/curadoria?categoria=ELOGIO&artista=Lia"
+    assert client.get(resp.headers["Location"]).status_code == 200
