@@ -238,6 +238,9 @@ class Settings(BaseSettings):
     # Delivery attempts per recipient before the send log says "falhou", and the first backoff in seconds.
     SUMMARY_SEND_MAX_ATTEMPTS: int = Field(5, ge=1)
     SUMMARY_SEND_BACKOFF_SECONDS: float = Field(30.0, gt=0)
+    # A delivery claimed longer ago than this by a worker that never finished it is swept by Beat: requeued when it
+    # never reached SMTP, flagged for an operator otherwise. Well above the delivery task's 90 s time limit.
+    SUMMARY_SEND_STALE_SECONDS: float = Field(900.0, gt=90)
     # Most LLM calls per day for summaries and Q&A together (0 = unlimited).
     INSIGHTS_LLM_DAILY_BUDGET: int = Field(200, ge=0)
     # Answer Q&A with the LLM (OPENAI_BASE_URL must be set); otherwise an extractive answer from the summaries.

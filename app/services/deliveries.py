@@ -5,13 +5,18 @@ Exactly one e-mail per week and recipient: the row is created once (unique key),
 or a redelivered task finds nothing to claim. A worker that dies after SMTP accepted the message leaves the row
 in `enviando`: it is not resent (at most once), only `--force` sends again. A failed attempt puts the row back
 in `pendente` with the error, for the task to retry with backoff; after the last attempt it is `falhou`.
+
+Rows left in `enviando` by a dead worker are swept by Beat (`recover_stalled`): a row whose message id was never
+recorded cannot have reached SMTP (the id is committed first), so it goes back to `pendente` and is sent; a row
+with a message id may or may not have been delivered, so it stays `enviando` (no second e-mail) and is flagged
+once in `last_error` and the logs for an operator to check and `--force` if needed.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from prometheus_client import Counter
@@ -27,7 +32,8 @@ log = logging.getLogger(__name__)
 
 SUMMARY_EMAILS = Counter(
     "alumusic_summary_emails_total",
-    "Weekly summary deliveries by outcome (enviado, erro = attempt failed and will be retried, falhou = gave up).",
+    "Weekly summary deliveries by outcome (enviado, erro = attempt failed and will be retried, falhou = gave up, "
+    "retomado = a dead worker's unsent row requeued, incerto = a dead worker's row that may have been sent).",
     ["outcome"],
 )
 
@@ -129,3 +135,39 @@ def deliver(delivery_id: int) -> str:
 def retry_delay(attempts: int) -> float:
     """Seconds before the next attempt: SUMMARY_SEND_BACKOFF_SECONDS doubled per failed attempt, at most 1 h."""
     return min(3600.0, float(current_app.config["SUMMARY_SEND_BACKOFF_SECONDS"]) * 2 ** max(0, attempts - 1))
+
+
+UNCERTAIN = "incerto: o worker parou durante o envio; confira a caixa do destinatário e use --force se não chegou"
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    requeued: list[int]  # never reached SMTP: back to `pendente`, to hand to workers again
+    uncertain: list[int]  # may have been delivered: left in `enviando`, flagged for an operator
+
+
+def recover_stalled(now: datetime | None = None) -> Recovery:
+    """Deal with rows a dead worker left in `enviando` for longer than SUMMARY_SEND_STALE_SECONDS."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(seconds=float(current_app.config["SUMMARY_SEND_STALE_SECONDS"]))
+    stalled = (SummaryDelivery.state == "enviando", SummaryDelivery.claimed_at < cutoff)
+    requeued = db.session.scalars(
+        update(SummaryDelivery)
+        .where(*stalled, SummaryDelivery.message_id.is_(None))
+        .values(state="pendente", last_error="retomado: o worker parou antes de entregar a mensagem ao SMTP")
+        .returning(SummaryDelivery.id)
+    ).all()
+    uncertain = db.session.scalars(
+        update(SummaryDelivery)
+        .where(*stalled, SummaryDelivery.message_id.is_not(None), SummaryDelivery.last_error.is_(None))
+        .values(last_error=UNCERTAIN)
+        .returning(SummaryDelivery.id)
+    ).all()
+    db.session.commit()
+    for delivery_id in requeued:
+        SUMMARY_EMAILS.labels(outcome="retomado").inc()
+        log.warning("summary delivery %d: worker died before SMTP; requeued", delivery_id)
+    for delivery_id in uncertain:
+        SUMMARY_EMAILS.labels(outcome="incerto").inc()
+        log.error("summary delivery %d: worker died while sending; left as sent once, check and --force", delivery_id)
+    return Recovery(list(requeued), list(uncertain))

@@ -50,3 +50,12 @@ def deliver_summary(self, delivery_id: int) -> str:
             # Eager (make run): no worker to retry later; the send log keeps the error for `flask summary send`.
             return "falhou" if exc.final else "pendente"
         raise self.retry(countdown=deliveries.retry_delay(exc.attempts), exc=exc) from None
+
+
+@shared_task(name="app.tasks.emails.recover_stalled_deliveries", soft_time_limit=60, time_limit=90)
+def recover_stalled_deliveries() -> dict:
+    """Beat: send again what a dead worker claimed but never handed to SMTP; flag what it may have sent."""
+    recovery = deliveries.recover_stalled()
+    for delivery_id in recovery.requeued:
+        dispatch(DELIVER, delivery_id)
+    return {"retomados": len(recovery.requeued), "incertos": len(recovery.uncertain)}

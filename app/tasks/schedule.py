@@ -25,6 +25,12 @@ BEAT_SCHEDULE: dict = {
         "schedule": 30.0,
         "options": {"queue": "imports", "expires": 25},
     },
+    # Summary deliveries a dead worker left in `enviando` (older than SUMMARY_SEND_STALE_SECONDS).
+    "recover-stalled-deliveries": {
+        "task": "app.tasks.emails.recover_stalled_deliveries",
+        "schedule": 300.0,
+        "options": {"queue": "emails", "expires": 240},
+    },
 }
 
 

@@ -256,6 +256,36 @@ def test_a_worker_that_died_after_claiming_does_not_cause_a_second_email(mail_ap
     assert smtp.handler.messages == []
 
 
+def test_rows_a_dead_worker_left_are_resent_only_when_they_never_reached_smtp(mail_app, smtp):
+    from datetime import UTC, datetime, timedelta
+
+    from app.tasks.schedule import BEAT_SCHEDULE
+
+    sample_week(mail_app, WEEK)
+    claimed = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    with mail_app.app_context():
+        never_sent, maybe_sent = deliveries.plan(WEEK).pending
+        for delivery_id, message_id in ((never_sent, None), (maybe_sent, "<x@alumusic.local>")):
+            row = db.session.get(SummaryDelivery, delivery_id)
+            row.state, row.claimed_at, row.message_id, row.attempts = "enviando", claimed, message_id, 1
+        db.session.commit()
+
+        too_early = deliveries.recover_stalled(now=claimed + timedelta(seconds=60))  # a worker may still be on it
+        stale = deliveries.recover_stalled(now=claimed + timedelta(seconds=901))
+        again = deliveries.recover_stalled(now=claimed + timedelta(seconds=1800))
+
+        assert (too_early.requeued, too_early.uncertain) == ([], [])
+        assert (stale.requeued, stale.uncertain) == ([never_sent], [maybe_sent])
+        assert (again.requeued, again.uncertain) == ([], [])  # flagged once, never requeued
+        assert deliveries.deliver(never_sent) == "enviado"
+        assert deliveries.deliver(maybe_sent) == "ignorado"
+        flagged = db.session.get(SummaryDelivery, maybe_sent)
+        assert flagged.state == "enviando" and flagged.last_error.startswith("incerto")
+    recipient_of = {never_sent: "diretoria@alumusic.com", maybe_sent: "marketing@alumusic.com"}
+    assert smtp.handler.recipients() == [recipient_of[never_sent]]
+    assert BEAT_SCHEDULE["recover-stalled-deliveries"]["task"] == "app.tasks.emails.recover_stalled_deliveries"
+
+
 def test_without_mail_server_the_message_is_written_to_the_outbox(app_factory, tmp_path):
     outbox = tmp_path / "outbox"
     app = app_factory(MAIL_SERVER="", MAIL_OUTBOX_DIR=str(outbox), SUMMARY_RECIPIENTS="a@alumusic.com")
