@@ -237,13 +237,13 @@ def _neighbour_vote(k: int) -> KNeighborsClassifier:
 def _fit_second_opinion(texts: list[str], labels: list[str], emb: np.ndarray, p: dict[str, Any]) -> SecondOpinion:
     """The e5 classifier (+ neighbour vote), and the stacker fitted on out-of-fold predictions of the models."""
     so = p["second_opinion"]
-    k = int(so.get("neighbours") or 0)
+    n_neighbours = int(so.get("neighbours") or 0)
     stacker = None
     if so.get("stack", True):
         y = np.asarray(labels, dtype=object)
         linear_oof = np.zeros((len(texts), len(CATEGORIES)))
         e5_oof = np.zeros((len(texts), len(CATEGORIES)))
-        knn_oof = np.zeros((len(texts), len(CATEGORIES))) if k else None
+        knn_oof = np.zeros((len(texts), len(CATEGORIES))) if n_neighbours > 0 else None
         lin_params = {**p, "second_opinion": {**so, "enabled": False}}
         folds = StratifiedKFold(n_splits=p["calibration_folds"], shuffle=True, random_state=SEED + 1)
         started = time.monotonic()
@@ -255,7 +255,7 @@ def _fit_second_opinion(texts: list[str], labels: list[str], emb: np.ndarray, p:
             e5 = _e5_classifier(so["C"]).fit(emb[tr], y[tr])
             e5_oof[te] = _reorder(e5, e5.predict_proba(emb[te]))
             if knn_oof is not None:
-                vote = _neighbour_vote(k).fit(emb[tr], y[tr])
+                vote = _neighbour_vote(n_neighbours).fit(emb[tr], y[tr])
                 knn_oof[te] = _reorder(vote, vote.predict_proba(emb[te]))
         stacker = LogisticRegression(C=1.0, max_iter=5000, random_state=SEED)
         stacker.fit(stack_features(linear_oof, e5_oof, knn_oof), y)
@@ -265,7 +265,7 @@ def _fit_second_opinion(texts: list[str], labels: list[str], emb: np.ndarray, p:
         weight=float(so["weight"]),
         variant=so["variant"],
         stacker=stacker,
-        neighbours=_neighbour_vote(k).fit(emb, labels) if k and stacker is not None else None,
+        neighbours=_neighbour_vote(n_neighbours).fit(emb, labels) if n_neighbours > 0 and stacker is not None else None,
     )
 
 
