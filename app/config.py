@@ -251,9 +251,9 @@ class Settings(BaseSettings):
     INSIGHTS_MAX_WORDS: int = Field(150, ge=10)
 
     # --- Classifier v2 (issue 10) ---
-    # No broker (the embedded default) and LOCAL_SECOND_OPINION off: a request with at most this many unsure
-    # comments still gets the e5 second opinion inline (~17 ms each, ~1 s at most); bigger batches stay on the fast
-    # path. With a broker the worker refines them instead. 0 = never inline.
+    # No broker, or make run's embedded SQLite broker, and LOCAL_SECOND_OPINION off: a request with at most this
+    # many unsure comments still gets the e5 second opinion inline (~20 ms CPU each, ~1.3 s at most); bigger batches
+    # stay on the fast path. With Redis/RabbitMQ a worker refines them instead. 0 = never inline.
     LOCAL_SYNC_SECOND_OPINION_MAX: int = Field(64, ge=0)
 
 

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/api_accuracy.py [--model-dir DIR] [--batch 1 --batch 100] [--no-write]
 
-Builds the app exactly as `make run` configures it (SQLite under a temporary folder, CLASSIFIER_PROVIDER=local,
-LOCAL_SECOND_OPINION off, the inline e5 budget at its default), posts every labelled set with fresh ids in
+Builds the app exactly as `make run` configures it (SQLite under a temporary folder, the embedded SQLite Celery
+broker of scripts/run_local.sh, no Redis, CLASSIFIER_PROVIDER=local, LOCAL_SECOND_OPINION off, the inline e5 budget
+at its default), posts every labelled set with fresh ids in
 batches of each `--batch` size, and scores the `categoria`/`confianca` that come back: macro-F1, per-class F1,
 accuracy of answers at confidence >= 0.8, ECE. Sets: data/eval/eval.csv, data/eval/fora_do_projeto.csv and every
 CSV under the external folder (reported, never trained or tuned on). Writes the "## Classifier through the API"
@@ -53,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     from app.services.users import create_user
 
     work = Path(tempfile.mkdtemp(prefix="alumusic-api-accuracy-"))
-    overrides = {"DATABASE_URL": f"sqlite:///{work / 'alumusic.db'}", "REDIS_URL": "", "CELERY_BROKER_URL": ""}
+    # scripts/run_local.sh: no Redis, Celery on a SQLite broker file (queued refinements simply wait here).
+    broker = f"sqla+sqlite:///{work / 'celery-broker.sqlite'}"
+    overrides = {"DATABASE_URL": f"sqlite:///{work / 'alumusic.db'}", "REDIS_URL": "", "CELERY_BROKER_URL": broker}
     if args.model_dir:
         overrides["MODEL_DIR"] = args.model_dir
     app = create_app(load_config(overrides))
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         TITLE,
         "",
         "What a client receives synchronously from `POST /api/comentarios` with `make run`'s defaults "
-        f"(local provider, `LOCAL_SECOND_OPINION` off, inline e5 for at most "
+        f"(embedded SQLite broker, no Redis, local provider, `LOCAL_SECOND_OPINION` off, inline e5 for at most "
         f"{cfg.get('LOCAL_SYNC_SECOND_OPINION_MAX')} unsure comments per request), fresh ids, in-process app "
         "(same request path as gunicorn). `acc≥0.8`: accuracy of the answers with confidence ≥ 0.8 (`share`: how "
         "many they are). Command: `make bench-api-accuracy`.",

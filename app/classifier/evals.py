@@ -255,6 +255,13 @@ def check_thresholds(set_report: dict[str, Any], limits: dict[str, Any], set_nam
         need("accuracy", set_report.get("accuracy"), float(limits["accuracy"]))
     if "macro_f1" in limits:
         need("macro_f1", set_report.get("macro_f1"), float(limits["macro_f1"]))
+    if "accuracy_high_confidence" in limits:  # how often an answer at confidence >= 0.8 is right
+        calibration = set_report.get("calibration") or {}
+        need(
+            "accuracy at confidence >= 0.8",
+            calibration.get("accuracy_high_confidence"),
+            float(limits["accuracy_high_confidence"]),
+        )
     per_class = set_report.get("per_class", {})
     if "per_class_f1_min" in limits:
         for cat in CATEGORIES:

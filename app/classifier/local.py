@@ -47,6 +47,14 @@ def _has_broker(config: dict[str, Any]) -> bool:
     return bool(config.get("CELERY_BROKER_URL") or config.get("REDIS_URL"))  # the same rule as app/tasks
 
 
+def _refines_in_a_worker_fleet(config: dict[str, Any]) -> bool:
+    """True with a production broker (Redis, RabbitMQ): workers refine unsure answers within moments, so a request
+    gets the fast path. False without a broker, and with `make run`'s embedded SQLite broker (one worker that also
+    runs the imports, reports and e-mails): there small requests get the e5 answer inline, as the client's answer."""
+    broker = str(config.get("CELERY_BROKER_URL") or "")
+    return _has_broker(config) and not (broker.startswith("sqla+sqlite") and not config.get("REDIS_URL"))
+
+
 def _flag(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on", "sync")
 
@@ -55,8 +63,8 @@ class LocalClassifier:
     """The `local` provider; thread-safe; checks `active.json` at most every `reload_interval` seconds.
 
     `second_opinion` (config LOCAL_SECOND_OPINION, default off) blends the e5 model into every low-confidence
-    answer synchronously: ~30% of comments at ~60/s makes a batch of 1,000 take seconds. Off, and with no broker
-    to refine afterwards (the embedded `make run`), a request whose unsure comments number at most `sync_budget`
+    answer synchronously: ~20% of comments at ~50/s makes a batch of 1,000 take seconds. Off, and with no broker
+    or `make run`'s embedded SQLite broker, a request whose unsure comments number at most `sync_budget`
     (LOCAL_SYNC_SECOND_OPINION_MAX) still gets them refined inline (up to ~1 s); larger batches stay on the fast
     path. With a broker, a worker refines unsure answers with `classify_many(texts, second_opinion=True)`.
     """
@@ -93,7 +101,8 @@ class LocalClassifier:
         """Load the active model under MODEL_DIR, training and activating one first when there is none.
 
         `inline_second_opinion`: this classifier gives the final answer (the `local` provider), so without a broker
-        small requests get the e5 second opinion inline (LOCAL_SYNC_SECOND_OPINION_MAX).
+        or with `make run`'s embedded one, small requests get the e5 second opinion inline
+        (LOCAL_SYNC_SECOND_OPINION_MAX); with Redis/RabbitMQ a worker refines them right after instead.
         """
         budget = int(config.get("LOCAL_SYNC_SECOND_OPINION_MAX") or 0)
         return cls(
@@ -102,7 +111,7 @@ class LocalClassifier:
             reload_interval=float(config.get("MODEL_RELOAD_SECONDS", 10.0)),
             second_opinion=_flag(config.get("LOCAL_SECOND_OPINION", os.environ.get("LOCAL_SECOND_OPINION", ""))),
             preloaded=ensure_active_model(config, load=True),
-            sync_budget=budget if inline_second_opinion and not _has_broker(config) else 0,
+            sync_budget=budget if inline_second_opinion and not _refines_in_a_worker_fleet(config) else 0,
         )
 
     @property

