@@ -15,13 +15,13 @@ import io
 from collections.abc import Iterator
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Integer, Select, String, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Float, Select, case, func, literal, select
 
 from app.extensions import db
 from app.models.catalog import Album, Artist
 from app.models.comment import Comment, CommentTag
 from app.schemas.comments import CommentFilters
-from app.serializers.comments import CSV_COLUMNS, FORMULA_PREFIXES, TAG_SEPARATOR, csv_row
+from app.serializers.comments import CONFIDENCE_SCALE, CSV_COLUMNS, FORMULA_PREFIXES, TAG_SEPARATOR, csv_row
 from app.services.db_limits import set_statement_timeout
 from app.services.queries import comment_conditions, order_clauses
 
@@ -69,29 +69,35 @@ def export_select(filters: CommentFilters) -> Select:
     )
 
 
+# Character codes of FORMULA_PREFIXES: `ascii(x) IN (...)` tests the first character without building a substring.
+_FORMULA_CODES = tuple(ord(p) for p in FORMULA_PREFIXES)
+# `datetime.isoformat()` with `Z`: six fraction digits, none when the microseconds are zero (as Python prints it).
+# One to_char per cell (in the transaction's UTC zone, see _copy_csv); the previous date_part/CASE/second to_char
+# per timestamp cost about 0.4 s of PostgreSQL CPU per million rows and column.
+_ISO_UTC_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
 def _neutralised(column: ColumnElement) -> ColumnElement:
     """`neutralise_cell` in SQL."""
-    return case((func.left(column, 1).in_(FORMULA_PREFIXES), literal("'") + column), else_=column)
+    return case((func.ascii(column).in_(_FORMULA_CODES), literal("'") + column), else_=column)
 
 
 def _iso_utc(column: ColumnElement) -> ColumnElement:
-    """`datetime.isoformat()` with `Z` in SQL: microseconds only when there are any, like Python."""
-    utc = func.timezone("UTC", column)
-    seconds = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-    fraction = case(
-        (cast(func.date_part("microseconds", utc), Integer) % 1000000 != 0, func.to_char(utc, ".US")), else_=""
-    )
-    return seconds + fraction + "Z"
+    """`csv_value` of a datetime in SQL (the session's time zone must be UTC)."""
+    return func.replace(func.to_char(column, _ISO_UTC_FORMAT), ".000000Z", "Z")
 
 
 def copy_select(filters: CommentFilters) -> Select:
-    """PostgreSQL: the CSV cells, formatted in SQL as `csv_row` formats them, in CSV_COLUMNS order."""
+    """PostgreSQL: the CSV cells, formatted in SQL as `csv_row` formats them, in CSV_COLUMNS order.
+
+    Every expression here was chosen for its cost per row (benchmarks/RESULTS.md): float arithmetic instead of a
+    numeric round trip for the confidence, `ascii()` for the formula test, one to_char per timestamp."""
     columns = [
-        cast(Comment.id, String),
+        Comment.id,
         _neutralised(Comment.text),
         Comment.category,
         Comment.tag_codes,  # kept by triggers on PostgreSQL: no per-row aggregate
-        cast(func.round(cast(Comment.confidence, db.Numeric), 4), db.Float),
+        func.round(Comment.confidence * CONFIDENCE_SCALE, type_=Float) / float(CONFIDENCE_SCALE),  # as csv_row rounds
         _neutralised(Artist.name),
         _neutralised(Album.title),
         Comment.target,
@@ -119,6 +125,11 @@ def _copy_csv(filters: CommentFilters) -> Iterator[bytes]:
         # Prefer reading in index order over sorting the whole result first: rows leave from the first one on
         # (the planner otherwise picks a full sort for a whole-table export and the first byte waits for it).
         cursor.execute("SET LOCAL enable_sort = off")
+        # One backend streams in order: a parallel plan merges the workers' rows (Gather Merge) at ~1.5x the CPU
+        # per row, and the web worker and the client need the other core (benchmarks/RESULTS.md).
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        # Timestamps are formatted in UTC by to_char (see _iso_utc).
+        cursor.execute("SET LOCAL timezone = 'UTC'")
         yield from _copy_rows(cursor, sql, compiled.params)
 
 
