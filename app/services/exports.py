@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Iterator
 
 from flask import current_app
@@ -31,6 +32,7 @@ UTF8_BOM = "\ufeff"
 # Bytes gathered before handing a chunk to the WSGI server (COPY hands over one row at a time).
 COPY_CHUNK_BYTES = 128 * 1024
 LINE_END = "\n"  # what PostgreSQL's COPY writes; the cursor path writes the same
+HEARTBEAT_SECONDS = 1.0
 
 
 def _tags_subquery(dialect: str):
@@ -134,6 +136,7 @@ def _copy_csv(filters: CommentFilters) -> Iterator[bytes]:
 
 
 def _copy_rows(cursor, sql: str, params: dict) -> Iterator[bytes]:
+    alive = _Heartbeat()
     with cursor.copy(sql, params) as copy:
         buffer, flush_at = bytearray(), 4096  # the first chunk leaves early: the client sees the download start
         for data in copy:
@@ -142,8 +145,29 @@ def _copy_rows(cursor, sql: str, params: dict) -> Iterator[bytes]:
                 yield bytes(buffer)
                 buffer.clear()
                 flush_at = COPY_CHUNK_BYTES
+                alive()
         if buffer:
             yield bytes(buffer)
+
+
+class _Heartbeat:
+    """Tell gunicorn's arbiter the worker is alive while chunks keep leaving (at most once a second).
+
+    A sync worker only reports between requests, so any response longer than GUNICORN_TIMEOUT was killed
+    mid-stream: a 1M-row export on a loaded machine, or any export to a slow client. A stream that stops moving
+    still times out (nothing is yielded, nothing is reported), and the COPY itself stays bounded by
+    DB_LONG_STATEMENT_TIMEOUT_MS. `gunicorn.conf.py` puts the worker's `notify` in `app.extensions`; other
+    servers (tests, `flask run`) have none and this does nothing."""
+
+    def __init__(self) -> None:
+        self.notify = current_app.extensions.get("worker_heartbeat")
+        self.last = 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if self.notify is not None and now - self.last >= HEARTBEAT_SECONDS:
+            self.notify()
+            self.last = now
 
 
 def _cursor_csv(filters: CommentFilters, fetch_rows: int) -> Iterator[bytes]:
@@ -155,12 +179,14 @@ def _cursor_csv(filters: CommentFilters, fetch_rows: int) -> Iterator[bytes]:
     buffer.truncate()
     stmt = export_select(filters).execution_options(stream_results=True, yield_per=fetch_rows)
     result = db.session.execute(stmt)
+    alive = _Heartbeat()
     try:
         for partition in result.partitions():
             writer.writerows(csv_row(*row) for row in partition)
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+            alive()
     finally:
         result.close()
 
