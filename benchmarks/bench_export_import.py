@@ -340,7 +340,12 @@ def report(facts: dict, ctx: dict, exp: dict, lst: dict, imp: dict, clustered: d
         "hands over one row per call; chunks of 128 KiB are written). Every phase here ran with the machine's "
         "2 cores fully busy and this script under `nice -n 10`: the wall-clock rates measure the share of the "
         "CPU the benchmark got (the clustered export used a third less PostgreSQL CPU than the first one and "
-        "still took longer); the CPU lines are the comparable numbers.",
+        "still took longer); the CPU lines are the comparable numbers. Two things seen on the way: a download "
+        "longer than GUNICORN_TIMEOUT (60 s) used to be cut off mid-stream, since a sync worker only reports to "
+        "the arbiter between requests (a 1M export on a busy machine or any export to a slow client); the stream "
+        "now reports while it moves (tested with a 2 s timeout). And an index-order export wades through the "
+        "dead index entries of large rolled-back or deleted batches until (auto)vacuum removes them: on a copy "
+        "with ~100k such rows the export stalled for seconds at one spot until a VACUUM.",
         "",
         "Import: the worker classifies the next chunk in a helper thread while the current one is written "
         "(PostgreSQL runs on the other core meanwhile); rows without an id get one derived from (job, line), and "
