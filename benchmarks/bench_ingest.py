@@ -1012,6 +1012,10 @@ def main() -> int:
                 "MKL_NUM_THREADS": "1",
                 "LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(ROOT),
+                # A PostgreSQL URL means production (issue 6): the CLI steps need strong secrets too.
+                "SECRET_KEY": secrets.token_urlsafe(48),
+                "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+                "ADMIN_PASSWORD": secrets.token_urlsafe(24),
             }
         )
         log(f"database {db_name}: migrating")

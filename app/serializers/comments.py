@@ -98,6 +98,9 @@ CSV_COLUMNS: tuple[str, ...] = (
 TAG_SEPARATOR = "|"
 # A spreadsheet evaluates a cell starting with one of these as a formula (CSV injection, OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# The CSV shows the confidence rounded to 4 places as round(x * 10,000) / 10,000 in float arithmetic: the same
+# operations in PostgreSQL (the export's COPY) give the same double, so both paths print the same digits.
+CONFIDENCE_SCALE = 10_000
 
 
 def neutralise_cell(value: str) -> str:
@@ -112,7 +115,7 @@ def _csv_value(value: Any) -> str:
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, float):
         # As PostgreSQL prints a float8 (the export's COPY path formats in SQL): 1.0 -> "1", 0.25 -> "0.25".
-        text = repr(round(value, 4))
+        text = repr(round(value * CONFIDENCE_SCALE) / CONFIDENCE_SCALE)
         return text[:-2] if text.endswith(".0") else text
     return neutralise_cell(str(value))
 

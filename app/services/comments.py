@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Table, delete, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from app.classifier import Classifier, classify_with_names, get_classifier
+from app.classifier import Classification, Classifier, classify_with_names, get_classifier
 from app.classifier.taxonomy import known_codes
 from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from app.extensions import db
@@ -61,36 +62,67 @@ def ingest(items: Sequence[CommentIn], classifier: Classifier | None = None) -> 
     raise AssertionError("unreachable")
 
 
-def stage_batch(items: Sequence[CommentIn], classifier: Classifier) -> IngestResult:
+def stage_batch(
+    items: Sequence[CommentIn],
+    classifier: Classifier,
+    *,
+    unseen: Collection[uuid.UUID] = (),
+    with_items: bool = True,
+    classified: Mapping[uuid.UUID, Classification] | None = None,
+) -> IngestResult:
     """Classify the new items and add them to the session's transaction; the caller commits (ingest, imports).
 
     Raises Conflict for ids already stored with another text. Duplicate ids inside `items` are the caller's to
-    refuse (an IntegrityError at flush otherwise)."""
+    refuse (an IntegrityError at flush otherwise). `unseen`: ids the caller knows are not stored (an import's
+    derived ids in a chunk never committed), not looked up; the primary key still refuses a wrong guess
+    (IntegrityError, which callers retry with a full lookup). `with_items=False`: no wire JSON is built (imports
+    only count). `classified`: answers already computed by id (an import classifies its next chunk while this
+    one is written); new items without one are classified here."""
     ids = [item.id or uuid.uuid4() for item in items]
-    existing: dict[uuid.UUID, Comment] = {}
-    given = [item.id for item in items if item.id is not None]
-    if given:
-        existing = {c.id: c for c in db.session.scalars(select(Comment).where(Comment.id.in_(given)))}
-    conflicts = [str(i) for i, item in zip(ids, items, strict=True) if i in existing and existing[i].text != item.texto]
+    stored = stored_texts([item.id for item in items if item.id is not None and item.id not in unseen])
+    conflicts = [str(i) for i, item in zip(ids, items, strict=True) if i in stored and stored[i] != item.texto]
     if conflicts:
         raise Conflict("Já existe comentário com este id e outro texto.", {"ids": conflicts})
 
-    new = [(i, item) for i, item in zip(ids, items, strict=True) if i not in existing]
-    out_by_id: dict[uuid.UUID, dict[str, Any]] = {i: comment_json(c) for i, c in existing.items()}
+    new = [(i, item) for i, item in zip(ids, items, strict=True) if i not in stored]
+    out_by_id: dict[uuid.UUID, dict[str, Any]] = {}
+    if with_items and stored:
+        found = db.session.scalars(select(Comment).where(Comment.id.in_(list(stored))))
+        out_by_id = {c.id: comment_json(c) for c in found}
     to_refine: list[uuid.UUID] = []
     if new:
-        stored, to_refine = _store_new(new, classifier)
-        out_by_id.update(stored)
-    return IngestResult(items=[out_by_id[i] for i in ids], created=len(new), to_refine=to_refine)
+        created, to_refine = _store_new(new, classifier, with_items, classified or {})
+        out_by_id.update(created)
+    items_out = [out_by_id[i] for i in ids] if with_items else []
+    return IngestResult(items=items_out, created=len(new), to_refine=to_refine)
+
+
+def stored_texts(ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The stored text of each of these ids that exists (two columns: no comment objects for a lookup)."""
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Comment.id, Comment.text).where(Comment.id.in_(ids))).tuples().all())
+
+
+def classify_items(classifier: Classifier, items: Sequence[CommentIn]) -> list[Classification]:
+    """The classifier's answer for each item, given the item's artist/album names (masked by classifiers that can)."""
+    names = [tuple(n for n in (item.artista, item.album) if n) for item in items]
+    results = classify_with_names(classifier, [item.texto for item in items], names)
+    if len(results) != len(items):
+        raise RuntimeError("classifier returned a different number of results")
+    return results
 
 
 def _store_new(
-    new: list[tuple[uuid.UUID, CommentIn]], classifier: Classifier
+    new: list[tuple[uuid.UUID, CommentIn]],
+    classifier: Classifier,
+    with_items: bool = True,
+    classified: Mapping[uuid.UUID, Classification] | None = None,
 ) -> tuple[dict[uuid.UUID, dict[str, Any]], list[uuid.UUID]]:
-    names = [tuple(n for n in (item.artista, item.album) if n) for _, item in new]
-    results = classify_with_names(classifier, [item.texto for _, item in new], names)
-    if len(results) != len(new):
-        raise RuntimeError("classifier returned a different number of results")
+    classified = classified or {}
+    missing = [item for cid, item in new if cid not in classified]
+    answers = iter(classify_items(classifier, missing) if missing else [])
+    results = [classified[cid] if cid in classified else next(answers) for cid, _ in new]
     refine_candidates = getattr(classifier, "refine_candidates", None)
     to_refine = [new[i][0] for i in refine_candidates(results)] if refine_candidates else []
 
@@ -108,55 +140,64 @@ def _store_new(
         confidence = min(1.0, max(0.0, float(result.confianca)))
         occurred_at = item.publicado_em or now
         comment_rows.append(
-            {
-                "id": cid,
-                "text": item.texto,
-                "artist_id": artist.id if artist else None,
-                "album_id": album.id if album else None,
-                "target": item.alvo,
-                "published_at": item.publicado_em,
-                "occurred_at": occurred_at,
-                "category": result.categoria,
-                "confidence": confidence,
-                "model_version": result.modelo,
-                "classified_at": now,
-                "created_at": now,
-                "updated_at": now,
-                "tag_codes": TAG_SEPARATOR.join(codes) or None,
-            }
+            (
+                cid,
+                item.texto,
+                artist.id if artist else None,
+                album.id if album else None,
+                item.alvo,
+                item.publicado_em,
+                occurred_at,
+                result.categoria,
+                confidence,
+                result.modelo,
+                now,
+                now,
+                now,
+                TAG_SEPARATOR.join(codes) or None,
+            )
         )
-        tag_rows.extend(
-            {"comment_id": cid, "code": code, "position": pos, "category": result.categoria, "occurred_at": occurred_at}
-            for pos, code in enumerate(codes)
-        )
-        event_rows.append(
-            {
-                "comment_id": cid,
-                "source": "modelo",
-                "category": result.categoria,
-                "confidence": confidence,
-                "tags": codes,
-                "model_version": result.modelo,
-                "created_at": now,
-            }
-        )
-        out[cid] = comment_wire(
-            id=cid,
-            text=item.texto,
-            category=result.categoria,
-            tag_codes=codes,
-            confidence=confidence,
-            artist=artist.name if artist else None,
-            album=album.title if album else None,
-            target=item.alvo,
-            published_at=item.publicado_em,
-            classified_at=now,
-            model_version=result.modelo,
-        )
-    _bulk_insert(Comment.__table__, comment_rows)
-    _bulk_insert(CommentTag.__table__, tag_rows)
-    _bulk_insert(ClassificationEvent.__table__, event_rows)
+        tag_rows.extend((cid, code, pos, result.categoria, occurred_at) for pos, code in enumerate(codes))
+        event_rows.append((cid, "modelo", result.categoria, confidence, codes, result.modelo, now))
+        if with_items:
+            out[cid] = comment_wire(
+                id=cid,
+                text=item.texto,
+                category=result.categoria,
+                tag_codes=codes,
+                confidence=confidence,
+                artist=artist.name if artist else None,
+                album=album.title if album else None,
+                target=item.alvo,
+                published_at=item.publicado_em,
+                classified_at=now,
+                model_version=result.modelo,
+            )
+    _bulk_insert(Comment.__table__, _COMMENT_COLUMNS, comment_rows)
+    _bulk_insert(CommentTag.__table__, _TAG_COLUMNS, tag_rows)
+    _bulk_insert(ClassificationEvent.__table__, _EVENT_COLUMNS, event_rows)
     return out, to_refine
+
+
+# Column order of the rows _store_new builds (tuples: no per-row dict for three tables).
+_COMMENT_COLUMNS = (
+    "id",
+    "text",
+    "artist_id",
+    "album_id",
+    "target",
+    "published_at",
+    "occurred_at",
+    "category",
+    "confidence",
+    "model_version",
+    "classified_at",
+    "created_at",
+    "updated_at",
+    "tag_codes",
+)
+_TAG_COLUMNS = ("comment_id", "code", "position", "category", "occurred_at")
+_EVENT_COLUMNS = ("comment_id", "source", "category", "confidence", "tags", "model_version", "created_at")
 
 
 def schedule_refinement(comment_ids: list[uuid.UUID]) -> None:
@@ -221,8 +262,8 @@ def refine(comment_ids: Sequence[uuid.UUID]) -> dict[str, int]:
     return {"revistos": len(comments), "alterados": changed}
 
 
-def _bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (all with the same keys) in the session's transaction.
+def _bulk_insert(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Insert rows (tuples in `columns` order) in the session's transaction.
 
     PostgreSQL with psycopg 3: one COPY per table instead of one INSERT per row (executemany). Same rows, same
     transaction, about half the Python and PostgreSQL CPU per stored comment (benchmarks/RESULTS.md). Driver
@@ -233,21 +274,23 @@ def _bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
         return
     conn = db.session.connection()
     if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
-        db.session.execute(insert(table), rows)
+        db.session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
         return
     import psycopg
-    from psycopg.types.json import Json
 
-    columns = list(rows[0])
     # JSON columns: SQLAlchemy's JSON type serialises every value (None included, as JSON null); do the same.
-    json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
     quote = conn.dialect.identifier_preparer
     sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) FROM STDIN"
     driver_conn = conn.connection.driver_connection
     try:
         with driver_conn.cursor() as cursor, cursor.copy(sql) as copy:
             for row in rows:
-                copy.write_row([Json(row[c]) if c in json_columns else row[c] for c in columns])
+                if json_at:
+                    row = list(row)
+                    for i in json_at:
+                        row[i] = orjson.dumps(row[i]).decode()
+                copy.write_row(row)
     except psycopg.Error as exc:
         invalidated = conn.dialect.is_disconnect(exc, driver_conn, None)
         if invalidated:

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Iterator
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Integer, Select, String, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Float, Select, case, func, literal, select
 
 from app.extensions import db
 from app.models.catalog import Album, Artist
 from app.models.comment import Comment, CommentTag
 from app.schemas.comments import CommentFilters
-from app.serializers.comments import CSV_COLUMNS, FORMULA_PREFIXES, TAG_SEPARATOR, csv_row
+from app.serializers.comments import CONFIDENCE_SCALE, CSV_COLUMNS, FORMULA_PREFIXES, TAG_SEPARATOR, csv_row
 from app.services.db_limits import set_statement_timeout
 from app.services.queries import comment_conditions, order_clauses
 
@@ -31,6 +32,7 @@ UTF8_BOM = "\ufeff"
 # Bytes gathered before handing a chunk to the WSGI server (COPY hands over one row at a time).
 COPY_CHUNK_BYTES = 128 * 1024
 LINE_END = "\n"  # what PostgreSQL's COPY writes; the cursor path writes the same
+HEARTBEAT_SECONDS = 1.0
 
 
 def _tags_subquery(dialect: str):
@@ -69,29 +71,35 @@ def export_select(filters: CommentFilters) -> Select:
     )
 
 
+# Character codes of FORMULA_PREFIXES: `ascii(x) IN (...)` tests the first character without building a substring.
+_FORMULA_CODES = tuple(ord(p) for p in FORMULA_PREFIXES)
+# `datetime.isoformat()` with `Z`: six fraction digits, none when the microseconds are zero (as Python prints it).
+# One to_char per cell (in the transaction's UTC zone, see _copy_csv); the previous date_part/CASE/second to_char
+# per timestamp cost about 0.4 s of PostgreSQL CPU per million rows and column.
+_ISO_UTC_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
 def _neutralised(column: ColumnElement) -> ColumnElement:
     """`neutralise_cell` in SQL."""
-    return case((func.left(column, 1).in_(FORMULA_PREFIXES), literal("'") + column), else_=column)
+    return case((func.ascii(column).in_(_FORMULA_CODES), literal("'") + column), else_=column)
 
 
 def _iso_utc(column: ColumnElement) -> ColumnElement:
-    """`datetime.isoformat()` with `Z` in SQL: microseconds only when there are any, like Python."""
-    utc = func.timezone("UTC", column)
-    seconds = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-    fraction = case(
-        (cast(func.date_part("microseconds", utc), Integer) % 1000000 != 0, func.to_char(utc, ".US")), else_=""
-    )
-    return seconds + fraction + "Z"
+    """`csv_value` of a datetime in SQL (the session's time zone must be UTC)."""
+    return func.replace(func.to_char(column, _ISO_UTC_FORMAT), ".000000Z", "Z")
 
 
 def copy_select(filters: CommentFilters) -> Select:
-    """PostgreSQL: the CSV cells, formatted in SQL as `csv_row` formats them, in CSV_COLUMNS order."""
+    """PostgreSQL: the CSV cells, formatted in SQL as `csv_row` formats them, in CSV_COLUMNS order.
+
+    Every expression here was chosen for its cost per row (benchmarks/RESULTS.md): float arithmetic instead of a
+    numeric round trip for the confidence, `ascii()` for the formula test, one to_char per timestamp."""
     columns = [
-        cast(Comment.id, String),
+        Comment.id,
         _neutralised(Comment.text),
         Comment.category,
         Comment.tag_codes,  # kept by triggers on PostgreSQL: no per-row aggregate
-        cast(func.round(cast(Comment.confidence, db.Numeric), 4), db.Float),
+        func.round(Comment.confidence * CONFIDENCE_SCALE, type_=Float) / float(CONFIDENCE_SCALE),  # as csv_row rounds
         _neutralised(Artist.name),
         _neutralised(Album.title),
         Comment.target,
@@ -119,10 +127,16 @@ def _copy_csv(filters: CommentFilters) -> Iterator[bytes]:
         # Prefer reading in index order over sorting the whole result first: rows leave from the first one on
         # (the planner otherwise picks a full sort for a whole-table export and the first byte waits for it).
         cursor.execute("SET LOCAL enable_sort = off")
+        # One backend streams in order: a parallel plan merges the workers' rows (Gather Merge) at ~1.5x the CPU
+        # per row, and the web worker and the client need the other core (benchmarks/RESULTS.md).
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        # Timestamps are formatted in UTC by to_char (see _iso_utc).
+        cursor.execute("SET LOCAL timezone = 'UTC'")
         yield from _copy_rows(cursor, sql, compiled.params)
 
 
 def _copy_rows(cursor, sql: str, params: dict) -> Iterator[bytes]:
+    alive = _Heartbeat()
     with cursor.copy(sql, params) as copy:
         buffer, flush_at = bytearray(), 4096  # the first chunk leaves early: the client sees the download start
         for data in copy:
@@ -131,8 +145,29 @@ def _copy_rows(cursor, sql: str, params: dict) -> Iterator[bytes]:
                 yield bytes(buffer)
                 buffer.clear()
                 flush_at = COPY_CHUNK_BYTES
+                alive()
         if buffer:
             yield bytes(buffer)
+
+
+class _Heartbeat:
+    """Tell gunicorn's arbiter the worker is alive while chunks keep leaving (at most once a second).
+
+    A sync worker only reports between requests, so any response longer than GUNICORN_TIMEOUT was killed
+    mid-stream: a 1M-row export on a loaded machine, or any export to a slow client. A stream that stops moving
+    still times out (nothing is yielded, nothing is reported), and the COPY itself stays bounded by
+    DB_LONG_STATEMENT_TIMEOUT_MS. `gunicorn.conf.py` puts the worker's `notify` in `app.extensions`; other
+    servers (tests, `flask run`) have none and this does nothing."""
+
+    def __init__(self) -> None:
+        self.notify = current_app.extensions.get("worker_heartbeat")
+        self.last = 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if self.notify is not None and now - self.last >= HEARTBEAT_SECONDS:
+            self.notify()
+            self.last = now
 
 
 def _cursor_csv(filters: CommentFilters, fetch_rows: int) -> Iterator[bytes]:
@@ -144,12 +179,14 @@ def _cursor_csv(filters: CommentFilters, fetch_rows: int) -> Iterator[bytes]:
     buffer.truncate()
     stmt = export_select(filters).execution_options(stream_results=True, yield_per=fetch_rows)
     result = db.session.execute(stmt)
+    alive = _Heartbeat()
     try:
         for partition in result.partitions():
             writer.writerows(csv_row(*row) for row in partition)
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+            alive()
     finally:
         result.close()
 

@@ -17,6 +17,7 @@ import io
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.classifier import Classifier, get_classifier
+from app.classifier import Classification, Classifier, get_classifier
 from app.errors import (
     AppError,
     BadRequest,
@@ -42,7 +43,7 @@ from app.models.job import IMPORT_FORMATS, ImportJob, JobStatus
 from app.schemas.comments import CommentIn
 from app.schemas.imports import INPUT_COLUMNS
 from app.serializers.comments import CSV_COLUMNS
-from app.services.comments import schedule_refinement, stage_batch
+from app.services.comments import classify_items, schedule_refinement, stage_batch, stored_texts
 from app.tasks.dispatch import dispatch
 
 log = logging.getLogger(__name__)
@@ -309,10 +310,14 @@ class _Chunk:
     errors: list[dict[str, Any]]
     # Ids first seen in this chunk (forgotten again if the chunk is rolled back and prepared anew).
     new_ids: list[uuid.UUID]
+    # Ids derived from (job, line) here, not given by the file: never stored unless this chunk was committed.
+    derived: set[uuid.UUID]
+    # The classifier's answers by id, computed in the background while the previous chunk is written.
+    classified: Future[dict[uuid.UUID, Classification]] | None = None
 
 
 def _prepare(job_id: uuid.UUID, rows: list[Row], seen: dict[uuid.UUID, int]) -> _Chunk:
-    chunk = _Chunk(rows=rows, items=[], lines=[], errors=[], new_ids=[])
+    chunk = _Chunk(rows=rows, items=[], lines=[], errors=[], new_ids=[], derived=set())
     for line, row, error in rows:
         if row is None:
             chunk.errors.append({"linha": line, "mensagem": error})
@@ -325,6 +330,7 @@ def _prepare(job_id: uuid.UUID, rows: list[Row], seen: dict[uuid.UUID, int]) -> 
         if item.id is None:
             # Derived, not random: the same row of the same job always gets the same id (safe to re-run).
             item = item.model_copy(update={"id": uuid.uuid5(job_id, str(line))})
+            chunk.derived.add(item.id)
         first = seen.get(item.id)
         if first is not None and first != line:
             chunk.errors.append({"linha": line, "mensagem": f"id repetido no arquivo (primeiro na linha {first})"})
@@ -336,12 +342,21 @@ def _prepare(job_id: uuid.UUID, rows: list[Row], seen: dict[uuid.UUID, int]) -> 
     return chunk
 
 
-def _stage(chunk: _Chunk, classifier: Classifier) -> tuple[int, list[uuid.UUID]]:
+def _stage(chunk: _Chunk, classifier: Classifier, fresh: bool) -> tuple[int, list[uuid.UUID]]:
     """Classify and add the chunk's good rows to the transaction; rows that conflict with a stored comment
-    (same id, other text) become row errors. Returns (created, comments to refine)."""
+    (same id, other text) become row errors. Returns (created, comments to refine).
+
+    `fresh`: the chunk starts at the job's committed restart point, so its derived ids cannot be stored yet
+    (chunks commit with the job's counters) and are not looked up; ids given by the file always are."""
     while chunk.items:
         try:
-            result = stage_batch(chunk.items, classifier)
+            result = stage_batch(
+                chunk.items,
+                classifier,
+                unseen=chunk.derived if fresh else (),
+                with_items=False,
+                classified=chunk.classified.result() if chunk.classified else None,
+            )
             return result.created, result.to_refine
         except Conflict as exc:
             clashing = set((exc.details or {}).get("ids", []))
@@ -354,9 +369,20 @@ def _stage(chunk: _Chunk, classifier: Classifier) -> tuple[int, list[uuid.UUID]]
     return 0, []
 
 
-def _commit_chunk(job: ImportJob, chunk: _Chunk, classifier: Classifier, cap: int) -> bool:
+def _classify_ahead(
+    pool: ThreadPoolExecutor, classifier: Classifier, chunk: _Chunk
+) -> Future[dict[uuid.UUID, Classification]]:
+    """Start classifying the chunk's rows that are not stored yet (ids given by the file are looked up first, so
+    re-importing an export costs no classification). Only a head start: stage_batch looks ids up again when it
+    writes and classifies anything this missed."""
+    stored = stored_texts([i.id for i in chunk.items if i.id not in chunk.derived])
+    todo = [item for item in chunk.items if item.id not in stored]
+    return pool.submit(lambda: dict(zip((i.id for i in todo), classify_items(classifier, todo), strict=True)))
+
+
+def _commit_chunk(job: ImportJob, chunk: _Chunk, classifier: Classifier, cap: int, fresh: bool) -> bool:
     """The chunk's comments and the job's counters in one transaction. False: another worker moved the job."""
-    created, to_refine = _stage(chunk, classifier)
+    created, to_refine = _stage(chunk, classifier, fresh)
     chunk.errors.sort(key=lambda e: e["linha"])
     errors = list(job.errors or [])
     errors.extend(chunk.errors[: max(0, cap - len(errors))])
@@ -406,28 +432,41 @@ def run_job(
         skipped.append(next(rows))
     _prepare(job.id, skipped, seen)
     del skipped
-    while True:
-        batch = [row for _, row in zip(range(size), rows, strict=False)]
-        if not batch:
-            break
-        chunk = _prepare(job.id, batch, seen)
-        for attempt in (1, 2):
-            try:
-                if not _commit_chunk(job, chunk, classifier, cap):
-                    log.warning("import %s was taken over by another worker; stopping here", job_id)
-                    return None
-                break
-            except IntegrityError:
-                # A concurrent request stored one of these ids meanwhile: run the chunk again once.
-                db.session.rollback()
-                if attempt == 2:
-                    raise
-                for cid in chunk.new_ids:
-                    seen.pop(cid, None)
-                chunk = _prepare(job.id, batch, seen)
-        job = get_job(job_id)
-        if progress:
-            progress(job)
+    # Two chunks in flight: while one is written (mostly waiting for PostgreSQL, which runs on another core) the
+    # next one is classified in a helper thread. Writes, commits and the restart point stay strictly in order.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-classify") as ahead:
+
+        def next_chunk() -> tuple[list[Row], _Chunk] | None:
+            batch = [row for _, row in zip(range(size), rows, strict=False)]
+            if not batch:
+                return None
+            chunk = _prepare(job.id, batch, seen)
+            chunk.classified = _classify_ahead(ahead, classifier, chunk)
+            return batch, chunk
+
+        current = next_chunk()
+        while current is not None:
+            batch, chunk = current
+            following = next_chunk()
+            for attempt in (1, 2):
+                try:
+                    # A retry looks every id up: the IntegrityError says one of them was stored meanwhile.
+                    if not _commit_chunk(job, chunk, classifier, cap, fresh=attempt == 1):
+                        log.warning("import %s was taken over by another worker; stopping here", job_id)
+                        return None
+                    break
+                except IntegrityError:
+                    # A concurrent request stored one of these ids meanwhile: run the chunk again once.
+                    db.session.rollback()
+                    if attempt == 2:
+                        raise
+                    for cid in chunk.new_ids:
+                        seen.pop(cid, None)
+                    chunk = _prepare(job.id, batch, seen)
+            job = get_job(job_id)
+            if progress:
+                progress(job)
+            current = following
     _finish(job_id, JobStatus.CONCLUIDA)
     job = get_job(job_id)
     if progress:

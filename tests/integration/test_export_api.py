@@ -153,3 +153,57 @@ def test_export_follows_a_tag_correction(client, role_auth, stored):
     )
     rows = {r["id"]: r for r in read_csv(client.get("/api/comentarios/export", headers=role_auth["leitor"]))}
     assert rows[target["id"]]["tags_funcionalidades"] == ""
+
+
+def test_copy_and_serializer_agree_on_awkward_cells(app, client, role_auth):
+    """Cells the API never produces but a database can hold (names and model versions starting with a formula
+    character, tab or CR; whole-second, trailing-zero and missing timestamps; confidences at the rounding edge):
+    the SQL formatting and csv_row still agree cell for cell, and every such cell is neutralised."""
+    from datetime import UTC, datetime
+
+    from app.models.catalog import Album, Artist
+    from app.models.comment import Comment
+    from app.serializers.comments import comment_csv_row
+
+    awkward = ["=SUM(A1)", "+1 talento", "-menos", "@alguem", "\tcom tab", "\rcom cr", "normal", "'já citado"]
+    stamps = [
+        datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 0, 100000, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    confidences = [0.0, 1.0, 0.12345, 0.99995, 0.00005, 0.5, 1 / 3, 0.7 + 0.1]
+    with app.app_context():
+        for n, name in enumerate(awkward):
+            artist = Artist(name=name, name_key=f"k{n}")
+            db.session.add(artist)
+            db.session.flush()
+            album = Album(artist_id=artist.id, artist_key=f"k{n}", title=name, title_key=f"t{n}")
+            db.session.add(album)
+            db.session.flush()
+            stamp = stamps[n % len(stamps)]
+            db.session.add(
+                Comment(
+                    text=f"{name} comentário {n}",
+                    artist_id=artist.id,
+                    album_id=album.id,
+                    published_at=None if n % 3 == 0 else stamp,
+                    occurred_at=stamp,
+                    category="ELOGIO",
+                    confidence=confidences[n],
+                    model_version=name,
+                    classified_at=stamps[(n + 1) % len(stamps)],
+                )
+            )
+        db.session.commit()
+        expected = {str(c.id): comment_csv_row(c) for c in db.session.scalars(select(Comment)).unique()}
+
+    rows = read_csv(client.get("/api/comentarios/export", headers=role_auth["leitor"]))
+    assert len(rows) == len(awkward)
+    for row in rows:
+        assert list(row.values()) == expected[row["id"]]
+        for column in ("texto", "artista", "album", "modelo"):
+            assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r")), row
+    stamps_seen = {r["classificado_em"] for r in rows}
+    assert {"2026-03-01T12:00:00Z", "2026-03-01T12:00:00.100000Z", "2026-03-01T12:00:00.000001Z"} <= stamps_seen
+    assert {r["confianca"] for r in rows} >= {"0", "1", "0.5"}

@@ -140,6 +140,24 @@ def test_a_crash_mid_job_resumes_after_the_last_committed_chunk(app_factory, rol
         assert db.session.scalar(select(func.count(Comment.id))) == 45
 
 
+def test_a_row_stored_meanwhile_under_its_derived_id_is_counted_once(app, client, role_auth):
+    """Rows without an id are not looked up before the first write of their chunk (their id is derived from the
+    job and line, so only this job can have stored them); if something did store one meanwhile, the chunk is
+    rolled back and written again with a lookup: nothing duplicated, nothing lost, counts exact."""
+    from app.services import imports
+
+    lines = ["texto"] + [f"comentário {n} sobre o novo single" for n in range(6)]
+    with app.app_context():
+        job_id = imports.create_job(imports.Upload("csv", "\n".join(lines).encode(), "x.csv"), run=False).id
+    taken = {"id": str(uuid.uuid5(job_id, "3")), "texto": lines[2]}  # line 3 of the file holds lines[2]
+    assert client.post("/api/comentarios", json=taken, headers=role_auth["ingestao"]).status_code == 201
+
+    with app.app_context():
+        done = imports.run_job(job_id)
+        assert (done.status, done.processed, done.created, done.existing, done.failed) == ("concluida", 6, 5, 1, 0)
+        assert db.session.scalar(select(func.count(Comment.id))) == 6
+
+
 def test_unknown_import_id_is_404(client, role_auth):
     for job_id in (str(uuid.uuid4()), "nao-e-um-uuid"):
         resp = client.get(f"/api/importacoes/{job_id}", headers=role_auth["ingestao"])
