@@ -56,6 +56,7 @@ class FeedFastPath:
         self.cors = cfg["REPORT_CORS_ORIGINS"]
         self.security = dict(SECURITY_HEADERS) if cfg["SECURITY_HEADERS"] else {}
         self.routes: dict[str, tuple[str, str | None] | None] = {}
+        self.metrics: dict[tuple, tuple[Any, Any]] = {}  # the labelled Prometheus children, looked up once
         # Cleared by report_snapshots.store when this process stores a new snapshot.
         self.memo: dict[tuple, tuple[float, Feed]] = app.extensions.setdefault(FAST_MEMO, {})
 
@@ -89,8 +90,14 @@ class FeedFastPath:
         start_response(f"{status} {HTTPStatus(status).phrase}", header_list)
         environ[ANSWERED] = True
         endpoint = route[0]
-        LATENCY.labels(method, endpoint).observe(time.perf_counter() - started)
-        REQUESTS.labels(method, endpoint, str(status)).inc()
+        metrics = self.metrics.get((method, endpoint, status))
+        if metrics is None:
+            metrics = self.metrics[(method, endpoint, status)] = (
+                LATENCY.labels(method, endpoint),
+                REQUESTS.labels(method, endpoint, str(status)),
+            )
+        metrics[0].observe(time.perf_counter() - started)
+        metrics[1].inc()
         if access.isEnabledFor(logging.INFO):
             access.info(
                 "request",
@@ -131,7 +138,7 @@ class FeedFastPath:
         feed = self._feed(key, choice, args)
         if feed is None:
             return None
-        status, headers, body = public.feed_answer(feed, choice, req, self.cors)
+        status, headers, body = public.feed_answer(feed, choice, req.environ, self.cors)
         return status, headers, body, feed.content_type
 
     def _feed(self, key: tuple, choice: public.Choice, args: Any) -> Feed | None:

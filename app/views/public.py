@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.datastructures import MIMEAccept
@@ -95,7 +96,7 @@ class Choice:
         return f"{self.chart_id}.csv" if self.kind == "csv" else None
 
 
-def feed_answer(feed: Feed, choice: Choice, req: Request, cors_setting: str) -> tuple[int, dict[str, str], bytes]:
+def feed_answer(feed: Feed, choice: Choice, environ: Mapping[str, Any], cors_setting: str) -> tuple[int, dict, bytes]:
     """Status, headers and body for a stored representation: body or 304, with the freshness headers.
 
     Pure (no Flask context): the Flask views and the WSGI fast path (app/views/feed_fast_path.py) both answer
@@ -115,7 +116,7 @@ def feed_answer(feed: Feed, choice: Choice, req: Request, cors_setting: str) -> 
         "X-Relatorio-Fonte": feed.source,
         "X-Relatorio-Gerado-Em": feed.generated_at.isoformat().replace("+00:00", "Z"),
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-        **cors_headers(req.headers.get("Origin"), cors_setting),
+        **cors_headers(environ.get("HTTP_ORIGIN"), cors_setting),
     }
     vary = ["Accept"] if choice.negotiated else []
     if cors_setting:
@@ -124,13 +125,13 @@ def feed_answer(feed: Feed, choice: Choice, req: Request, cors_setting: str) -> 
         headers["Vary"] = ", ".join(vary)
     if choice.filename:
         headers["Content-Disposition"] = f'inline; filename="{choice.filename}"'
-    if _not_modified(feed, etag, req.headers.get("If-None-Match"), req.headers.get("If-Modified-Since")):
+    if _not_modified(feed, etag, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")):
         return 304, headers, b""
     return 200, headers, body
 
 
 def feed_response(feed: Feed, choice: Choice) -> Response:
-    status, headers, body = feed_answer(feed, choice, request, current_app.config["REPORT_CORS_ORIGINS"])
+    status, headers, body = feed_answer(feed, choice, request.environ, current_app.config["REPORT_CORS_ORIGINS"])
     if status == 304:
         return Response(status=304, headers=headers)
     return Response(body, status=status, headers=headers, content_type=feed.content_type)
