@@ -85,7 +85,7 @@ def dataset(rows: int, name: str | None, reuse: bool) -> str:
     out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
     url = out.stdout.strip().splitlines()[-1]
     # Reused copies may predate this branch's migrations.
-    env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "LOG_LEVEL": "WARNING", "APP_ENV": "development"}
     subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], cwd=ROOT, env=env, check=True,
                    capture_output=True)  # fmt: skip
     return url
@@ -113,7 +113,7 @@ def app_env(url: str, redis_url: str, **extra: str) -> dict[str, str]:
 def measure_recompute(url: str, runs: int) -> dict[str, float]:
     """Run `recompute_in_process` in a fresh interpreter (its own RSS, nothing cached from this process)."""
     argv = [sys.executable, __file__, "--measure-recompute", url, "--runs", str(runs)]
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), "APP_ENV": "development"}
     out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -185,6 +185,7 @@ def rollup_inflation(app, session) -> list[dict[str, float]]:
     catalogue had k times the albums), every chart computed from them (no fold), then the copies removed."""
     from sqlalchemy import func, select, text
 
+    from app.extensions import db
     from app.models.report_rollup import ReportRollupDaily, ReportRollupHourly, ReportRollupTagHourly
     from app.schemas.reports import ReportFilters
     from app.services.report_windows import Windows
@@ -230,6 +231,8 @@ def rollup_inflation(app, session) -> list[dict[str, float]]:
         for table in tables:
             session.execute(text(f"DELETE FROM {table} WHERE album_id >= 1000000"))
         session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # leave no bloat behind
+            conn.execute(text("VACUUM ANALYZE report_rollup_daily, report_rollup_hourly, report_rollup_tags_hourly"))
     return out
 
 

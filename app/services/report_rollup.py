@@ -188,6 +188,8 @@ def fold(session: Session, w: Windows, cfg: Mapping[str, Any]) -> dict[str, Any]
             session.add(state)
         state.timezone, state.threshold = w.tz.key, threshold
         state.open_hour, state.open_day, state.built_at = current_hour, w.today, datetime.now(UTC)
+        if rebuild:  # fresh tables have no statistics yet: the charts' plans need them
+            session.execute(text("ANALYZE report_rollup_daily, report_rollup_hourly, report_rollup_tags_hourly"))
         session.commit()
     except BaseException:
         session.rollback()

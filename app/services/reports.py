@@ -67,17 +67,16 @@ def pct(part: float, whole: float) -> float | None:
 
 
 # --- the window cube ------------------------------------------------------------------------------------------------
-# Six of the charts read the same comments (the last 5 weeks, D0..D30 of recent releases) by day, artist, album and
-# category. One query over the day cells (rollups for closed days and hours plus the open hour's raw rows, or raw
-# rows only: app/services/report_rollup.py) fills a temporary table of a few thousand rows, and those charts are
-# small GROUP BYs over it. The table lives in the report's transaction only.
+# Five of the charts read the same comments (the last 5 weeks) by day, artist and category. One query over the
+# day cells (rollups for closed days and hours plus the open hour's raw rows, or raw rows only:
+# app/services/report_rollup.py) fills a temporary table of a few thousand rows, and those charts are small
+# GROUP BYs over it. The table lives in the report's transaction only.
 _cube_metadata = MetaData()
 CUBE = Table(
     "report_window_cube",
     _cube_metadata,
     Column("dia", Date),
     Column("artist_id", Integer),
-    Column("album_id", Integer),
     Column("category", String(20)),
     Column("n", Integer),
     Column("conf_sum", Float),
@@ -92,11 +91,16 @@ def cube_start(w: Windows) -> date:
 
 
 def build_cube(session: Session, w: Windows, f: ReportFilters, cfg: Mapping[str, Any]) -> None:
-    cells = day_cells(session, w, cube_start(w), filter_conditions(f), float(cfg["REVIEW_THRESHOLD"]))
+    cells = day_cells(session, w, cube_start(w), filter_conditions(f), float(cfg["REVIEW_THRESHOLD"])).subquery()
+    # Albums summed away: the cube charts group by day, artist and category only (3x fewer rows to scan).
+    c = cells.c
+    rows = select(c.dia, c.artist_id, c.category, func.sum(c.n), func.sum(c.conf_sum), func.sum(c.below)).group_by(
+        c.dia, c.artist_id, c.category
+    )
     connection = session.connection()
     CUBE.drop(connection, checkfirst=True)
     CUBE.create(connection)
-    session.execute(CUBE.insert().from_select([c.name for c in CUBE.columns], cells))
+    session.execute(CUBE.insert().from_select([c.name for c in CUBE.columns], rows))
 
 
 # --- the charts ---------------------------------------------------------------------------------------------------
