@@ -248,7 +248,10 @@ def wrk(url: str, seconds: int, connections: int, threads: int, pin: str | None 
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s", url]
     if pin is not None:
         argv = ["taskset", "-c", pin, *argv]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
     p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
@@ -256,7 +259,8 @@ def wrk(url: str, seconds: int, connections: int, threads: int, pin: str | None 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total, "non_2xx": int(errors.group(1)) if errors
-            else 0, "socket_errors": socket_errors.group(1) if socket_errors else ""}  # fmt: skip
+            else 0, "socket_errors": socket_errors.group(1) if socket_errors else "",
+            "wrk_cores": wrk_cpu / seconds}  # fmt: skip
 
 
 def tree_cpu_seconds(root_pid: int) -> float:
@@ -279,6 +283,7 @@ def wrk_with_cpu(url: str, seconds: int, connections: int, server_pid: int, thre
     result = wrk(url, seconds, connections, threads, pin)
     spent = tree_cpu_seconds(server_pid) - before
     result["cpu_ms_per_request"] = spent * 1000 / max(1, result["requests"])
+    result["server_cores"] = spent / seconds  # cores the server used on average (wrk_cores: the generator)
     result["rps_per_idle_core"] = 1000 / result["cpu_ms_per_request"] if result["cpu_ms_per_request"] else 0.0
     result["load"] = os.getloadavg()[0]
     result["wrk"] = f"-t{threads} -c{connections}" + (f", pinned to CPU {pin}" if pin is not None else "")
@@ -579,7 +584,8 @@ def render_section(recompute, serving, steady_result, refreshes, facts, load_bef
         lines.append(
             f"| {name} ({path}; wrk {res['wrk']}; load {res['load']:.1f}) | {res['rps']:,.0f} req/s, p50 "
             f"{res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms, {res['non_2xx']} non-2xx; server CPU "
-            f"{res['cpu_ms_per_request']:.3f} ms/request (≈ {res['rps_per_idle_core']:,.0f} req/s per idle core) | "
+            f"{res['cpu_ms_per_request']:.3f} ms/request (≈ {res['rps_per_idle_core']:,.0f} req/s per idle core); "
+            f"cores used: server {res['server_cores']:.2f}, wrk {res['wrk_cores']:.2f} | "
             f"≥ {rps_target:,} req/s, p99 < {p99_target} ms | "
             f"{ok(res['rps'] >= rps_target and res['p99_ms'] < p99_target)} |"
         )
@@ -657,8 +663,29 @@ def serving_note(serving: dict[str, dict]) -> str:
         f"cores for gunicorn alone. NGINX + TLS spends {edge:.3f} ms per request through the micro-cache "
         f"(≈ {1000 / edge:,.0f} req/s per idle core). With wrk pinned to one core and NGINX to the other, the "
         "pinned rows show what one NGINX worker does on one core while wrk has the other; the unpinned rows share "
-        "both cores between NGINX, wrk and everything else running here."
+        "both cores between NGINX, wrk and everything else running here. What limited each NGINX run (cores used "
+        "during it, of 1 per pinned side): "
+        + "; ".join(
+            f"{k.removeprefix('nginx+TLS ')}: {limit_of(v, 'pinned' in k)}"
+            for k, v in serving.items()
+            if k.startswith("nginx")
+        )
+        + "."
     )
+
+
+def limit_of(res: dict, pinned: bool) -> str:
+    """Which side ran out of CPU: the generator, the server, or neither (the CPU went to other jobs)."""
+    server, gen = res["server_cores"], res["wrk_cores"]
+    if pinned:
+        if gen >= 0.85:
+            return f"the load generator (wrk {gen:.2f} of its core, NGINX {server:.2f})"
+        if server >= 0.85:
+            return f"NGINX's core (NGINX {server:.2f}, wrk {gen:.2f})"
+        return f"neither saturated (NGINX {server:.2f}, wrk {gen:.2f}): the rest of each core went to other jobs"
+    if server + gen >= 1.7:
+        return f"the 2 cores (NGINX {server:.2f} + wrk {gen:.2f})"
+    return f"CPU taken by other jobs (NGINX {server:.2f} + wrk {gen:.2f} of 2 cores)"
 
 
 if __name__ == "__main__":
