@@ -232,6 +232,7 @@ def rollup_inflation(app, session) -> list[dict[str, float]]:
             session.execute(text(f"DELETE FROM {table} WHERE album_id >= 1000000"))
         session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # leave no bloat behind
+            conn.execute(text("SET statement_timeout = 0"))
             conn.execute(text("VACUUM ANALYZE report_rollup_daily, report_rollup_hourly, report_rollup_tags_hourly"))
     return out
 
