@@ -561,8 +561,8 @@ def render_section(recompute, serving, steady_result, refreshes, facts, load_bef
         "worker_processes auto, wrk 2 threads). "
         f"GUNICORN_MAX_REQUESTS={args.gunicorn_max_requests} (feed polls no longer count toward recycling). Steady "
         "load = a separate process polling through NGINX (8 keep-alive clients, ~200 req/s) "
-        f"for {args.steady_seconds:.0f} s while a real Celery worker + Beat refresh every 50 s "
-        "(REPORT_REFRESH_SECONDS=60 minus a 10 s lead). Server CPU per request = user+system CPU of the gunicorn "
+        f"for {args.steady_seconds:.0f} s while a real Celery worker + Beat refresh every 40 s "
+        "(REPORT_REFRESH_SECONDS=60 minus a 20 s lead). Server CPU per request = user+system CPU of the gunicorn "
         "(or NGINX) process tree during the wrk run / requests: what serving costs, whatever else runs here.",
         "",
         "| measure | result | target | met |",
