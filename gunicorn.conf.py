@@ -51,6 +51,11 @@ backlog = _env_int("GUNICORN_BACKLOG", 2048, minimum=1)
 # Sync workers: the app is CPU-bound (classification) and talks to PostgreSQL/Redis with blocking drivers.
 # NGINX buffers slow clients, so a sync worker is never pinned by a slow upload or download.
 worker_class = "sync"
+# GUNICORN_THREADS > 1 makes gunicorn use its gthread worker instead: keep-alive connections and threads per
+# worker, so direct feed polls cost ~30% less CPU each (benchmarks/RESULTS.md "Report feeds"). Off by default:
+# with threads a request past GUNICORN_TIMEOUT no longer ends in the 503 envelope (worker_abort below needs the
+# request on the main thread), and CPU-bound classification gains nothing from threads under the GIL.
+threads = _env_int("GUNICORN_THREADS", 1, minimum=1)
 workers = _env_int("WEB_CONCURRENCY", default_workers(_cpu_count(), _env_int("GUNICORN_MAX_WORKERS", 8, 1)), 1)
 # Longer than the slowest legitimate request (a 1,000-item synchronous batch); NGINX waits a little longer
 # (proxy_read_timeout 90s) so a stuck worker is killed by gunicorn first and logged here.
@@ -58,7 +63,12 @@ timeout = _env_int("GUNICORN_TIMEOUT", 60, minimum=1)
 graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5, minimum=0)
 # Recycle workers now and then so a slow leak can never take the container down; jitter avoids a stampede.
-max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000, minimum=0)
+# That recycling (a guard against slow memory growth in the heavy paths) counts only requests that reach Flask:
+# the report feeds' fast path (app/views/feed_fast_path.py) allocates nothing that lasts, and counting its
+# thousands of polls per second restarted a worker — reloading the classifier — several times a second.
+# Gunicorn's own counter is therefore off; post_worker_init installs the one that skips feed requests.
+max_requests = 0
+app_max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000, minimum=0)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100, minimum=0)
 # Each worker builds its own app (and its own DB pool, Redis clients and model) after the fork: nothing that
 # owns a socket is shared between processes.
@@ -213,4 +223,27 @@ def post_worker_init(worker):
                 get_classifier()
         except Exception:  # a worker that cannot preload still serves; the first request loads the model
             worker.log.exception("classifier preload failed")
+    if app is not None and hasattr(app, "wsgi_app") and app_max_requests:
+        import random
+
+        limit = app_max_requests + random.randint(0, max_requests_jitter)
+        app.wsgi_app = RecycleAfterAppRequests(app.wsgi_app, worker, limit)
     gc.freeze()
+
+
+class RecycleAfterAppRequests:
+    """Ends the worker gracefully (as gunicorn's max_requests does) after `limit` requests that reached Flask;
+    feed requests answered by the fast path (environ flag) are not counted."""
+
+    def __init__(self, wsgi_app, worker, limit: int):
+        self.wsgi_app, self.worker, self.limit, self.count = wsgi_app, worker, limit, 0
+
+    def __call__(self, environ, start_response):
+        try:
+            return self.wsgi_app(environ, start_response)
+        finally:
+            if not environ.get("alumusic.fast_path"):
+                self.count += 1
+                if self.count >= self.limit and self.worker.alive:
+                    self.worker.log.info("Autorestarting worker after %s application requests.", self.count)
+                    self.worker.alive = False

@@ -15,6 +15,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(config))
 
     register_logging(app)
+    register_feed_fast_path(app)
     register_security(app)
     register_extensions(app)
     register_blueprints(app)
@@ -27,6 +28,13 @@ def register_logging(app: Flask) -> None:
     from app.logconfig import configure_logging
 
     configure_logging(app)
+
+
+def register_feed_fast_path(app: Flask) -> None:
+    """The public feeds answered from the snapshot without the request cycle (before TrustedProxies wraps it)."""
+    from app.views import feed_fast_path
+
+    feed_fast_path.init_app(app)
 
 
 def register_security(app: Flask) -> None:

@@ -11,12 +11,15 @@ import uuid
 from flask import Flask, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
-_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+REQUEST_ID_OK = _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        if has_request_context():
+            record.request_id = g.get("request_id", "-")
+        elif not hasattr(record, "request_id"):  # the feed fast path passes its own (no request context)
+            record.request_id = "-"
         return True
 
 

@@ -3,6 +3,13 @@
 from app.models.catalog import Album, Artist
 from app.models.comment import ClassificationEvent, Comment, CommentTag
 from app.models.job import ImportJob, JobStatus
+from app.models.report_rollup import (
+    ReportRollupChange,
+    ReportRollupDaily,
+    ReportRollupHourly,
+    ReportRollupState,
+    ReportRollupTagHourly,
+)
 from app.models.session import LoginEvent, PanelSession
 from app.models.summary import Stakeholder, SummaryDelivery, WeeklySummary
 from app.models.user import ROLES, LoginThrottle, Role, TokenBlocklist, User
@@ -19,6 +26,11 @@ __all__ = [
     "LoginEvent",
     "LoginThrottle",
     "PanelSession",
+    "ReportRollupChange",
+    "ReportRollupDaily",
+    "ReportRollupHourly",
+    "ReportRollupState",
+    "ReportRollupTagHourly",
     "Role",
     "Stakeholder",
     "SummaryDelivery",

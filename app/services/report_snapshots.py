@@ -138,6 +138,7 @@ def store(filters: ReportFilters, feeds: Mapping[str, Feed], reg: Region | None 
     for name, feed in feeds.items():
         reg.set(reg.key(key, name), _blob(feed))
         memo.pop(reg.key(key, name), None)
+    current_app.extensions.get("alumusic_report_fast_memo", {}).clear()  # the feed fast path's copies
 
 
 def refresh(filters: ReportFilters) -> dict[str, Feed]:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Column,
-    ColumnElement,
     Date,
     Float,
     Integer,
@@ -26,7 +24,6 @@ from sqlalchemy import (
     Table,
     and_,
     case,
-    cast,
     func,
     select,
     text,
@@ -36,10 +33,11 @@ from sqlalchemy.orm import Session
 from app.classifier.base import CATEGORIES
 from app.classifier.taxonomy import explain
 from app.models.catalog import Album, Artist
-from app.models.comment import Comment, CommentTag
-from app.schemas.comments import CommentFilters
 from app.schemas.reports import ReportFilters
-from app.services.queries import comment_conditions
+from app.services.report_rollup import day_cells, filter_conditions, fold, hour_counts, tag_counts, uses_rollup
+from app.services.report_windows import Windows, as_date, as_utc_hour, local_day
+
+__all__ = ["CHARTS", "Chart", "Report", "Windows", "compute_report", "local_day"]
 
 CRITICA = "CRÍTICA"
 ELOGIO = "ELOGIO"
@@ -64,66 +62,15 @@ class Chart:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Windows:
-    """Every instant a report needs, derived from one `now` in one time zone."""
-
-    now: datetime
-    tz: ZoneInfo
-    today: date
-
-    @classmethod
-    def at(cls, now: datetime, tz_name: str) -> Windows:
-        tz = ZoneInfo(tz_name)
-        return cls(now=now.astimezone(UTC), tz=tz, today=now.astimezone(tz).date())
-
-    def day_start(self, day: date) -> datetime:
-        """The UTC instant a local calendar day starts."""
-        return datetime.combine(day, time.min, tzinfo=self.tz).astimezone(UTC)
-
-    @property
-    def last_7_days(self) -> list[date]:
-        return [self.today - timedelta(days=n) for n in range(6, -1, -1)]
-
-    @property
-    def week_start(self) -> date:
-        """The local Monday of the current ISO week."""
-        return self.today - timedelta(days=self.today.isoweekday() - 1)
-
-    @property
-    def iso_week(self) -> str:
-        year, week, _ = self.today.isocalendar()
-        return f"{year}-W{week:02d}"
-
-
-def local_day(column: Any, session: Session, windows: Windows) -> ColumnElement:
-    """The local calendar date of a timestamp column, in SQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.timezone(windows.tz.key, column), Date)
-    # SQLite has no time zones: shift by the zone's current offset (exact for zones without DST, such as
-    # America/Sao_Paulo since 2019).
-    offset = windows.now.astimezone(windows.tz).utcoffset() or timedelta()
-    return func.date(column, f"{int(offset.total_seconds() // 60):+d} minutes")
-
-
-def as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
 def pct(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 2) if whole else None
 
 
-def base_conditions(filters: ReportFilters) -> list[ColumnElement[bool]]:
-    """The report's filters are the listing's (`artista`, `album`), through the one query builder."""
-    return comment_conditions(CommentFilters(artista=filters.artista, album=filters.album))
-
-
 # --- the window cube ------------------------------------------------------------------------------------------------
-# Five of the charts read the same comments (the last 5 weeks) by day, artist and category. One pass over the
-# covering index `ix_comments_report_window` aggregates them into a temporary table of a few thousand rows
-# (days x artists x categories), and those charts are small GROUP BYs over it: one scan of the window instead
-# of five. The table lives in the report's transaction only.
+# Five of the charts read the same comments (the last 5 weeks) by day, artist and category. One query over the
+# day cells (rollups for closed days and hours plus the open hour's raw rows, or raw rows only:
+# app/services/report_rollup.py) fills a temporary table of a few thousand rows, and those charts are small
+# GROUP BYs over it. The table lives in the report's transaction only.
 _cube_metadata = MetaData()
 CUBE = Table(
     "report_window_cube",
@@ -139,29 +86,21 @@ CUBE = Table(
 
 
 def cube_start(w: Windows) -> date:
-    """The first local day any cube chart needs: the 4 ISO weeks before this one, or 14 days back for hype."""
-    return min(w.week_start - timedelta(weeks=4), w.last_7_days[0] - timedelta(days=7))
+    """The first local day any cube chart needs: 4 ISO weeks before this one, 14 days for hype, D0 of a release."""
+    return min(w.week_start - timedelta(weeks=4), w.last_7_days[0] - timedelta(days=7), w.today - timedelta(days=30))
 
 
 def build_cube(session: Session, w: Windows, f: ReportFilters, cfg: Mapping[str, Any]) -> None:
-    threshold = float(cfg["REVIEW_THRESHOLD"])
-    day = local_day(Comment.occurred_at, session, w).label("dia")
-    aggregate = (
-        select(
-            day,
-            Comment.artist_id,
-            Comment.category,
-            func.count(),
-            func.sum(Comment.confidence),
-            func.sum(case((Comment.confidence < threshold, 1), else_=0)),
-        )
-        .where(Comment.occurred_at >= w.day_start(cube_start(w)), Comment.occurred_at <= w.now, *base_conditions(f))
-        .group_by(day, Comment.artist_id, Comment.category)
+    cells = day_cells(session, w, cube_start(w), filter_conditions(f), float(cfg["REVIEW_THRESHOLD"])).subquery()
+    # Albums summed away: the cube charts group by day, artist and category only (3x fewer rows to scan).
+    c = cells.c
+    rows = select(c.dia, c.artist_id, c.category, func.sum(c.n), func.sum(c.conf_sum), func.sum(c.below)).group_by(
+        c.dia, c.artist_id, c.category
     )
     connection = session.connection()
     CUBE.drop(connection, checkfirst=True)
     CUBE.create(connection)
-    session.execute(CUBE.insert().from_select([c.name for c in CUBE.columns], aggregate))
+    session.execute(CUBE.insert().from_select([c.name for c in CUBE.columns], rows))
 
 
 # --- the charts ---------------------------------------------------------------------------------------------------
@@ -219,19 +158,19 @@ def evolucao_criticas_pos_lancamento(session: Session, w: Windows, f: ReportFilt
     releases = session.execute(release_query).all()
     counts: dict[tuple[int, date], int] = {}
     if releases:
-        day = local_day(Comment.occurred_at, session, w).label("dia")
-        since = w.day_start(min(r.release_date for r in releases))
+        # Every CRITICA of those albums (not only the filtered artist's comments), hence no filter on the cube.
+        ids = [r.id for r in releases]
+        cells = day_cells(
+            session,
+            w,
+            min(r.release_date for r in releases),
+            lambda cols: [cols.album_id.in_(ids), cols.category == CRITICA],
+            float(cfg["REVIEW_THRESHOLD"]),
+        ).subquery()
         for album_id, dia, n in session.execute(
-            select(Comment.album_id, day, func.count())
-            .where(
-                Comment.album_id.in_([r.id for r in releases]),
-                Comment.category == CRITICA,
-                Comment.occurred_at >= since,
-                Comment.occurred_at <= w.now,
-            )
-            .group_by(Comment.album_id, day)
+            select(cells.c.album_id, cells.c.dia, func.sum(cells.c.n)).group_by(cells.c.album_id, cells.c.dia)
         ):
-            counts[(album_id, as_date(dia))] = n
+            counts[(album_id, as_date(dia))] = int(n)
     rows = []
     for r in releases:
         for offset in range(min(RELEASE_DAYS, (w.today - r.release_date).days) + 1):
@@ -264,16 +203,15 @@ def evolucao_criticas_pos_lancamento(session: Session, w: Windows, f: ReportFilt
 
 
 def top_tags_48h(session: Session, w: Windows, f: ReportFilters, cfg: Mapping[str, Any]) -> Chart:
-    citations = func.count().label("citacoes")
+    cells = tag_counts(session, w, w.now - timedelta(hours=48), filter_conditions(f)).subquery()
+    citations = func.sum(cells.c.n).label("citacoes")
     result = session.execute(
-        select(CommentTag.code, citations)
-        .join(Comment, Comment.id == CommentTag.comment_id)
-        .where(Comment.occurred_at >= w.now - timedelta(hours=48), Comment.occurred_at <= w.now, *base_conditions(f))
-        .group_by(CommentTag.code)
-        .order_by(citations.desc(), CommentTag.code)
+        select(cells.c.code, citations)
+        .group_by(cells.c.code)
+        .order_by(citations.desc(), cells.c.code)
         .limit(cfg["REPORT_TOP_TAGS"])
     ).all()
-    rows = [{"tag": code, "explicacao": explain(code), "citacoes": n} for code, n in result]
+    rows = [{"tag": code, "explicacao": explain(code), "citacoes": int(n)} for code, n in result]
     return Chart(
         id="top_tags_48h",
         titulo="Tags mais citadas (últimas 48 h)",
@@ -461,19 +399,10 @@ def deriva_categorias(session: Session, w: Windows, f: ReportFilters, cfg: Mappi
 def comentarios_por_hora(session: Session, w: Windows, f: ReportFilters, cfg: Mapping[str, Any]) -> Chart:
     end_hour = w.now.replace(minute=0, second=0, microsecond=0)
     hours = [end_hour - timedelta(hours=n) for n in range(47, -1, -1)]
-    if session.get_bind().dialect.name == "postgresql":
-        bucket = func.date_trunc("hour", Comment.occurred_at)
-    else:
-        bucket = func.strftime("%Y-%m-%d %H:00:00", Comment.occurred_at)
-    bucket = bucket.label("hora")
+    cells = hour_counts(session, w, hours[0], filter_conditions(f)).subquery()
     counts: dict[datetime, int] = {}
-    for hour, n in session.execute(
-        select(bucket, func.count())
-        .where(Comment.occurred_at >= hours[0], Comment.occurred_at <= w.now, *base_conditions(f))
-        .group_by(bucket)
-    ):
-        key = hour if isinstance(hour, datetime) else datetime.fromisoformat(str(hour))
-        counts[key.replace(tzinfo=UTC) if key.tzinfo is None else key.astimezone(UTC)] = n
+    for hour, n in session.execute(select(cells.c.hora, func.sum(cells.c.n)).group_by(cells.c.hora)):
+        counts[as_utc_hour(hour)] = int(n)
     rows = [{"hora": h, "comentarios": counts.get(h, 0)} for h in hours]
     return Chart(
         id="comentarios_por_hora",
@@ -510,13 +439,22 @@ class Report:
 
 
 def compute_report(
-    session: Session, filters: ReportFilters, cfg: Mapping[str, Any], now: datetime | None = None
+    session: Session,
+    filters: ReportFilters,
+    cfg: Mapping[str, Any],
+    now: datetime | None = None,
+    rollup: bool | None = None,
 ) -> Report:
     """Every chart for `filters` as of `now`, in one REPEATABLE READ transaction (one consistent view).
 
-    The transaction is rolled back at the end: nothing is written, and the temporary cube goes with it.
+    With the rollups (default on PostgreSQL), they are folded first (their own committed transaction). The report's
+    transaction is rolled back at the end: nothing else is written, and the temporary cube goes with it.
+    `rollup=False` reads raw rows only (the reference the consistency test compares against).
     """
-    windows = Windows.at(now or datetime.now(UTC), cfg["REPORT_TIMEZONE"])
+    use_rollup = uses_rollup(session) if rollup is None else rollup
+    windows = Windows.at(now or datetime.now(UTC), cfg["REPORT_TIMEZONE"], rollup=use_rollup)
+    if use_rollup:
+        fold(session, windows, cfg)
     session.rollback()  # SET TRANSACTION must be the first statement of the transaction
     try:
         if session.get_bind().dialect.name == "postgresql":

@@ -7,10 +7,15 @@ answers 406: an Accept header with nothing we make gets the page (browsers) and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import http_date
+from werkzeug.wrappers import Request
 
 from app.errors import BadRequest
 from app.schemas.common import parse
@@ -40,11 +45,9 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(t.strip() == "*" or t.strip().removeprefix("W/") == wanted for t in header.split(","))
 
 
-def _not_modified(feed: Feed, etag: str) -> bool:
-    inm = request.headers.get("If-None-Match")
+def _not_modified(feed: Feed, etag: str, inm: str | None, ims: str | None) -> bool:
     if inm is not None:
         return _etag_matches(inm, etag)
-    ims = request.headers.get("If-Modified-Since")
     if ims:
         try:
             since = parsedate_to_datetime(ims)
@@ -54,10 +57,14 @@ def _not_modified(feed: Feed, etag: str) -> bool:
     return False
 
 
-def cors_headers() -> dict[str, str]:
-    """Access-Control-* for an allowed Origin (REPORT_CORS_ORIGINS); nothing when CORS is off or not allowed."""
-    allowed = [o.strip() for o in current_app.config["REPORT_CORS_ORIGINS"].split(",") if o.strip()]
-    origin = request.headers.get("Origin")
+def cors_headers(origin: str | None = None, setting: str | None = None) -> dict[str, str]:
+    """Access-Control-* for an allowed Origin (REPORT_CORS_ORIGINS); nothing when CORS is off or not allowed.
+
+    Without arguments: this request's Origin and this app's setting."""
+    if setting is None:
+        setting = current_app.config["REPORT_CORS_ORIGINS"]
+        origin = request.headers.get("Origin")
+    allowed = [o.strip() for o in setting.split(",") if o.strip()]
     if not allowed or not origin:
         return {}
     if "*" in allowed:
@@ -75,10 +82,27 @@ def cors_headers() -> dict[str, str]:
     }
 
 
-def feed_response(feed: Feed, *, bom: bool = False, negotiated: bool = False, filename: str | None = None) -> Response:
-    """The HTTP answer for a stored representation: body or 304, with the freshness headers."""
+@dataclass(frozen=True)
+class Choice:
+    """Which stored representation a feed URL asks for, and how to answer it."""
+
+    chart_id: str | None  # None: the envelope
+    kind: str  # json | csv
+    negotiated: bool = False  # chosen from the Accept header (Vary: Accept)
+    bom: bool = False
+
+    @property
+    def filename(self) -> str | None:
+        return f"{self.chart_id}.csv" if self.kind == "csv" else None
+
+
+def feed_answer(feed: Feed, choice: Choice, environ: Mapping[str, Any], cors_setting: str) -> tuple[int, dict, bytes]:
+    """Status, headers and body for a stored representation: body or 304, with the freshness headers.
+
+    Pure (no Flask context): the Flask views and the WSGI fast path (app/views/feed_fast_path.py) both answer
+    through it, so they cannot drift apart."""
     body, etag = feed.body, feed.etag
-    if bom:
+    if choice.bom:
         body, etag = UTF8_BOM + body, etag[:-1] + '-bom"'
     # A copy past its validity ("atrasado") or computed directly ("direto") must not be cached downstream. One
     # second is held back from max-age because the edge's micro-cache may hand this header out a second later.
@@ -92,25 +116,32 @@ def feed_response(feed: Feed, *, bom: bool = False, negotiated: bool = False, fi
         "X-Relatorio-Fonte": feed.source,
         "X-Relatorio-Gerado-Em": feed.generated_at.isoformat().replace("+00:00", "Z"),
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-        **cors_headers(),
+        **cors_headers(environ.get("HTTP_ORIGIN"), cors_setting),
     }
-    vary = ["Accept"] if negotiated else []
-    if current_app.config["REPORT_CORS_ORIGINS"]:
+    vary = ["Accept"] if choice.negotiated else []
+    if cors_setting:
         vary.append("Origin")
     if vary:
         headers["Vary"] = ", ".join(vary)
-    if filename:
-        headers["Content-Disposition"] = f'inline; filename="{filename}"'
-    if _not_modified(feed, etag):
+    if choice.filename:
+        headers["Content-Disposition"] = f'inline; filename="{choice.filename}"'
+    if _not_modified(feed, etag, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")):
+        return 304, headers, b""
+    return 200, headers, body
+
+
+def feed_response(feed: Feed, choice: Choice) -> Response:
+    status, headers, body = feed_answer(feed, choice, request.environ, current_app.config["REPORT_CORS_ORIGINS"])
+    if status == 304:
         return Response(status=304, headers=headers)
-    return Response(body, status=200, headers=headers, content_type=feed.content_type)
+    return Response(body, status=status, headers=headers, content_type=feed.content_type)
 
 
-def preferred_type(offers: tuple[str, ...]) -> str:
+def preferred_type(offers: tuple[str, ...], accept: MIMEAccept | None = None) -> str:
     """The offer the Accept header prefers (media-type parameters such as `; charset=utf-8` ignored, the most
     specific range deciding each offer's quality, ties in offer order); the first offer when nothing matches."""
     ranges = []
-    for value, quality in request.accept_mimetypes:
+    for value, quality in request.accept_mimetypes if accept is None else accept:
         base = value.split(";", 1)[0].strip().lower()
         ranges.append((base, quality))
     best, best_q = offers[0], 0.0
@@ -125,19 +156,57 @@ def preferred_type(offers: tuple[str, ...]) -> str:
     return best
 
 
-def _bom() -> bool:
-    return request.args.get("bom", "").lower() in ("1", "true", "sim", "yes")
+def _bom(args: Mapping[str, str]) -> bool:
+    return args.get("bom", "").lower() in ("1", "true", "sim", "yes")
 
 
-def json_feed(chart_id: str | None = None, negotiated: bool = False) -> Response:
-    name = report_snapshots.representation(chart_id, "json")
-    return feed_response(report_snapshots.read(report_filters(), name), negotiated=negotiated)
+def choose(endpoint: str, grafico: str | None, req: Request) -> Choice | None:
+    """What a feed URL asks for (None: the HTML page). Raises the 4xx of a bad format or an unknown chart."""
+    args = req.args
+    if endpoint == "public.chart_rows":
+        choice = Choice(grafico, "json")
+    elif endpoint == "public.chart_csv":
+        choice = Choice(grafico, "csv", bom=_bom(args))
+    elif endpoint != "public.weekly_report":
+        choice = Choice(None, "json")  # the API alias: always the envelope
+    else:
+        fmt = (args.get("format") or "").lower()
+        chart_id = args.get("grafico") or None
+        if fmt == "json":
+            choice = Choice(chart_id, "json")
+        elif fmt == "csv":
+            if chart_id is None:
+                raise BadRequest(
+                    "Informe o gráfico do CSV: ?format=csv&grafico=<id>.", {"graficos_disponiveis": sorted(CHARTS)}
+                )
+            choice = Choice(chart_id, "csv", bom=_bom(args))
+        elif fmt == "html":
+            return None
+        elif fmt:
+            raise BadRequest("Formato desconhecido; use format=html, json ou csv.")
+        else:
+            best = preferred_type(("text/html", "application/json", "text/csv"), req.accept_mimetypes)
+            if best == "text/csv" and chart_id:
+                choice = Choice(chart_id, "csv", negotiated=True, bom=_bom(args))
+            elif best in ("application/json", "text/csv"):
+                choice = Choice(chart_id, "json", negotiated=True)
+            else:
+                return None
+    report_snapshots.representation(choice.chart_id, choice.kind)  # 404 for an unknown chart
+    return choice
 
 
-def csv_feed(chart_id: str, negotiated: bool = False) -> Response:
-    name = report_snapshots.representation(chart_id, "csv")
-    feed = report_snapshots.read(report_filters(), name)
-    return feed_response(feed, bom=_bom(), negotiated=negotiated, filename=f"{chart_id}.csv")
+def serve(endpoint: str, grafico: str | None = None) -> Response:
+    """The Flask path of every feed URL (the fast path answers the same URLs without the request cycle)."""
+    choice = choose(endpoint, grafico, request)
+    if choice is None:
+        return page()
+    name = report_snapshots.representation(choice.chart_id, choice.kind)
+    return feed_response(report_snapshots.read(report_filters(), name), choice)
+
+
+def json_feed() -> Response:
+    return serve("api.weekly_report")
 
 
 def page() -> Response:
@@ -159,38 +228,19 @@ def page() -> Response:
 @bp.get("/relatorio/semana")
 def weekly_report() -> Response:
     """HTML for browsers; JSON with ?format=json or Accept: application/json; CSV with ?format=csv&grafico=<id>."""
-    fmt = (request.args.get("format") or "").lower()
-    chart_id = request.args.get("grafico") or None
-    if fmt == "json":
-        return json_feed(chart_id)
-    if fmt == "csv":
-        if chart_id is None:
-            raise BadRequest(
-                "Informe o gráfico do CSV: ?format=csv&grafico=<id>.", {"graficos_disponiveis": sorted(CHARTS)}
-            )
-        return csv_feed(chart_id)
-    if fmt == "html":
-        return page()
-    if fmt:
-        raise BadRequest("Formato desconhecido; use format=html, json ou csv.")
-    best = preferred_type(("text/html", "application/json", "text/csv"))
-    if best == "text/csv" and chart_id:
-        return csv_feed(chart_id, negotiated=True)
-    if best in ("application/json", "text/csv"):
-        return json_feed(chart_id, negotiated=True)
-    return page()
+    return serve("public.weekly_report")
 
 
 @bp.get("/relatorio/semana/<grafico>.json")
 def chart_rows(grafico: str) -> Response:
     """A bare JSON array of flat rows (Grafana Infinity, Power Query)."""
-    return json_feed(grafico)
+    return serve("public.chart_rows", grafico)
 
 
 @bp.get("/relatorio/semana/<grafico>.csv")
 def chart_csv(grafico: str) -> Response:
     """The chart's rows as CSV (Excel with ?bom=1, Google Sheets IMPORTDATA)."""
-    return csv_feed(grafico)
+    return serve("public.chart_csv", grafico)
 
 
 @bp.after_request

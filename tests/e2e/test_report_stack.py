@@ -2,7 +2,7 @@
 the real Celery worker and Beat. A BI tool's path: the JSON and CSV feeds, 304 with the ETag, the page and its
 static files, and new comments showing up by themselves within the 60 s freshness bound.
 
-The stack (tests/e2e/conftest.py) runs with the production defaults: REPORT_REFRESH_SECONDS=60, Beat every 50 s.
+The stack (tests/e2e/conftest.py) runs with the production defaults: REPORT_REFRESH_SECONDS=60, Beat every 40 s.
 """
 
 from __future__ import annotations

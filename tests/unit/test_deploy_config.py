@@ -668,3 +668,28 @@ def test_boot_gives_up_when_the_database_never_answers(fake_commands):
     assert calls == []
     assert "gave up waiting for postgresql" in proc.stderr
     assert "s3cret" not in proc.stderr  # the password is redacted
+
+
+def test_worker_recycling_counts_only_requests_that_reach_flask(monkeypatch, tmp_path):
+    """Feed polls answered by the fast path must not restart workers (each restart reloads the classifier)."""
+    import runpy
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # else the config sets one for this process
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert conf["max_requests"] == 0  # gunicorn's own counter would count feed polls
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"].startswith("/relatorio"):
+            environ["alumusic.fast_path"] = True
+        return [b""]
+
+    worker = SimpleNamespace(alive=True, log=SimpleNamespace(info=lambda *a: None))
+    recycled = conf["RecycleAfterAppRequests"](app, worker, limit=3)
+    for _ in range(1000):
+        recycled({"PATH_INFO": "/relatorio/semana/top_tags_48h.json"}, None)
+    recycled({"PATH_INFO": "/api/comentarios"}, None)
+    recycled({"PATH_INFO": "/api/comentarios"}, None)
+    assert worker.alive
+    recycled({"PATH_INFO": "/api/comentarios"}, None)
+    assert not worker.alive

@@ -22,6 +22,9 @@ COMPOSE_ONLY = frozenset(
         "GUNICORN_MAX_WORKERS",
         "HOST",  # gunicorn.conf.py reads it (the address gunicorn binds), not the app
         "GUNICORN_TIMEOUT",
+        "GUNICORN_MAX_REQUESTS",
+        "GUNICORN_MAX_REQUESTS_JITTER",
+        "GUNICORN_THREADS",
         "HTTP_PORT",
         "HTTPS_PORT",
         "TLS_CERTS",

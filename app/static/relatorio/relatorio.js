@@ -24,28 +24,63 @@
 
   function colour(name, i) { return CATEGORY_COLOURS[name] || PALETTE[i % PALETTE.length]; }
 
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  /* "2026-12-06T14:00:00Z" -> "06/12 11h" in the browser's time zone: 48 hourly labels stay readable. */
+  function hourLabel(iso) {
+    var d = new Date(iso);
+    return pad(d.getDate()) + "/" + pad(d.getMonth() + 1) + " " + pad(d.getHours()) + "h";
+  }
+
   function config(chart) {
     var line = chart.tipo === "linhas";
+    var hourly = chart.id === "comentarios_por_hora";
+    // Hype: the volume change (can be +300%) gets its own axis on the right, drawn as points over the share bars
+    // (0-100%), so neither series flattens the other.
+    var hype = chart.id === "hype_por_artista";
+    var datasets = chart.series.map(function (s, i) {
+      var ds = { label: s.nome, data: s.valores, backgroundColor: colour(s.nome, i),
+                 borderColor: colour(s.nome, i), borderWidth: line ? 2 : 0, spanGaps: false,
+                 pointRadius: line ? (hourly ? 0 : 2) : 0, tension: 0.2 };
+      if (hype && i === 1) {
+        ds.type = "line";
+        ds.yAxisID = "y1";
+        ds.showLine = false;
+        ds.pointRadius = 7;
+        ds.pointHoverRadius = 9;
+        ds.pointStyle = "rectRot";
+        ds.borderWidth = 2;
+        ds.borderColor = "#1d3557";
+        ds.backgroundColor = "#e76f51";
+        ds.order = 0;
+      }
+      return ds;
+    });
+    var stacked = chart.tipo === "barras_empilhadas";
+    var scales = {
+      x: { stacked: stacked,
+           ticks: hourly ? { autoSkip: true, maxTicksLimit: 12, maxRotation: 0 }
+                         : { maxRotation: 60, autoSkip: true } },
+      y: { stacked: stacked, beginAtZero: true }
+    };
+    if (hourly) {  // the feed's hours are UTC; the page shows them in the reader's own time zone
+      scales.x.title = { display: true, text: "Hora local (dia/mês hora)" };
+    }
+    if (hype) {
+      scales.y.title = { display: true, text: chart.series[0] ? chart.series[0].nome : "" };
+      scales.y1 = { position: "right", grid: { drawOnChartArea: false },
+                    title: { display: true, text: chart.series[1] ? chart.series[1].nome : "" } };
+    }
     return {
       type: line ? "line" : "bar",
-      data: {
-        labels: chart.labels,
-        datasets: chart.series.map(function (s, i) {
-          return { label: s.nome, data: s.valores, backgroundColor: colour(s.nome, i),
-                   borderColor: colour(s.nome, i), borderWidth: line ? 2 : 0, spanGaps: false,
-                   pointRadius: line ? 2 : 0, tension: 0.2 };
-        })
-      },
+      data: { labels: hourly ? chart.labels.map(hourLabel) : chart.labels, datasets: datasets },
       options: {
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
         interaction: { mode: "index", intersect: false },
         plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
-        scales: {
-          x: { stacked: chart.tipo === "barras_empilhadas", ticks: { maxRotation: 60, autoSkip: true } },
-          y: { stacked: chart.tipo === "barras_empilhadas", beginAtZero: true }
-        }
+        scales: scales
       }
     };
   }
@@ -72,6 +107,7 @@
     var cfg = config(chart);
     if (charts[id]) {
       charts[id].data = cfg.data;
+      charts[id].options.scales = cfg.options.scales;
       charts[id].update();
     } else {
       charts[id] = new window.Chart(section.querySelector("canvas"), cfg);
