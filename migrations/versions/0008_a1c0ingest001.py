@@ -6,7 +6,7 @@
 - ix_comments_classified_at: a prefix of ix_comments_classified_at_id (0003), which serves every query it served.
 
 Revision ID: a1c0ingest001
-Revises: a1c0harden001
+Revises: a1c0rollup001
 Create Date: 2026-12-06 23:00:00
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'a1c0ingest001'
-down_revision = 'a1c0harden001'
+down_revision = 'a1c0rollup001'
 branch_labels = None
 depends_on = None
 

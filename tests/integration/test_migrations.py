@@ -83,7 +83,7 @@ def test_upgrade_downgrade_and_upgrade_again_on_an_empty_database(empty_db_app):
     with empty_db_app.app_context():
         upgrade(directory=str(MIGRATIONS))
         indexes = {i["name"] for i in inspect(db.engine).get_indexes("comments")}
-        downgrade(directory=str(MIGRATIONS), revision="a1c0harden001")
+        downgrade(directory=str(MIGRATIONS), revision="a1c0rollup001")
         before_0008 = {i["name"] for i in inspect(db.engine).get_indexes("comments")}
         upgrade(directory=str(MIGRATIONS))
     assert _tables(empty_db_app) == model_tables | {"alembic_version"}
