@@ -122,6 +122,7 @@ def server(pg_app, pg_database, model_dir, tmp_path_factory, users) -> Iterator[
         CELERY_BROKER_URL="redis://127.0.0.1:1/1",
         LOGIN_RATE_LIMIT="10 per minute",
         LOGIN_ACCOUNT_RATE_LIMIT="10 per minute",
+        LOGIN_ACCOUNT_GLOBAL_RATE_LIMIT="10 per minute",
         DB_STATEMENT_TIMEOUT_MS="60000",  # long, so the worker timeout is what ends the stuck request below
     )
     yield srv
