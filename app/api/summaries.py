@@ -51,5 +51,7 @@ class SummaryDetail(BaseResource):
                 raise ValidationFailed("not a week")
             IsoWeek.parse(semana)
         except ValidationFailed:
-            raise NotFound("Não há resumo com esse identificador: use uma semana ISO AAAA-Www (ex.: 2026-W47).") from None
+            raise NotFound(
+                "Não há resumo com esse identificador: use uma semana ISO AAAA-Www (ex.: 2026-W47)."
+            ) from None
         return json_response(summary_json(summaries.get_summary(semana), full=True))
