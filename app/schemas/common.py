@@ -35,16 +35,19 @@ def exact_text(value: Any) -> Any:
     return value
 
 
-def _text_check(controls: str) -> BeforeValidator:
-    """Refuse non-strings (no coercion of numbers) and control characters before trimming; lengths count after
-    trimming (SPEC: 1..5000 characters of text)."""
-    bad = re.compile(f"[{controls}]")
+def _text_check(controls: str, max_length: int | None = None) -> BeforeValidator:
+    """Refuse non-strings (no coercion of numbers) and control characters before trimming; the minimum length
+    counts after trimming (SPEC: 1..5000 characters of text), the maximum also before it, as the document
+    states `maxLength` of the value sent."""
+    bad = re.compile(f"[{controls}]") if controls else None
 
     def check(value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("deve ser um texto")
-        if bad.search(value):
+        if bad is not None and bad.search(value):
             raise ValueError("contém caracteres de controle (como NUL); remova-os")
+        if max_length is not None and len(value) > max_length:
+            raise ValueError(f"deve ter no máximo {max_length} caracteres")
         return value
 
     return BeforeValidator(check)
@@ -57,7 +60,7 @@ def text_type(max_length: int, *, required: bool = True, free_text: bool = False
     pattern = f"^{body}[^\\s{controls}]{body}$" if required else f"^{body}$"
     return Annotated[
         str,
-        _text_check(controls),
+        _text_check(controls, max_length),
         Field(min_length=1 if required else 0, max_length=max_length, json_schema_extra={"pattern": pattern}),
     ]
 

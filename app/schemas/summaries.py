@@ -11,7 +11,13 @@ from app.schemas.common import NAME_CONTROLS, Schema, _text_check, text_type
 
 
 class QuestionIn(Schema):
-    pergunta: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+    # At least 3 characters once trimmed, at most 500 as sent: the pattern says the first, maxLength the second.
+    pergunta: Annotated[
+        str,
+        _text_check("", 500),
+        StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
+        Field(json_schema_extra={"pattern": r"^\s*\S[\s\S]+\S\s*$"}),
+    ]
 
 
 class AnswerOut(BaseModel):
@@ -31,7 +37,7 @@ class StakeholderIn(Schema):
     email: Annotated[
         str,
         # No control character (a NUL would reach PostgreSQL): refused here, before the address rule.
-        _text_check(NAME_CONTROLS),
+        _text_check(NAME_CONTROLS, 320),
         StringConstraints(strip_whitespace=True, min_length=3, max_length=320),
         Field(json_schema_extra={"pattern": EMAIL_PATTERN}),
     ]
