@@ -14,6 +14,7 @@ import os
 import shutil
 import traceback
 from collections import Counter
+from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
@@ -43,7 +44,9 @@ def fuzz_app(pg_app, pg_database, model_dir, tmp_path_factory):
     from app import create_app
     from tests.conftest import base_config
 
-    redis_url = services.redis_url()
+    # A Redis database of its own (12): the retraining jobs it queues reach no worker of another run on this
+    # machine, and the purge below empties only its own queues.
+    redis_url = urlsplit(services.redis_url())._replace(path="/12").geturl()
     services.check_redis(redis_url)
     # A copy of the model folder: the fuzzer's retraining jobs write their state files there.
     models = tmp_path_factory.mktemp("fuzz-models") / "models"
