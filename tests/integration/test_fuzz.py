@@ -148,6 +148,15 @@ def test_api_holds_under_fuzzing(fuzz_app):
         def set(self, case, data, ctx):
             case.headers = {**(case.headers or {}), **bearer(data)}
 
+    @schema.hook
+    def filter_query(ctx, query):
+        """A query string has no wire form for an object: schemathesis sends the object's Python repr, which can be
+        a perfectly valid name (`?album={'x': [1]}`), then reports the 200 as "schema-violating request accepted".
+        Those draws are dropped; repeated parameters (lists of values) are kept: they must be refused."""
+        values = (query or {}).values()
+        return not any(isinstance(v, dict) or (isinstance(v, list) and len(v) == 1 and isinstance(v[0], dict | list))
+                       for v in values)  # fmt: skip
+
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15, [op.label for op in operations]
     operations = [op for op in operations if not ONLY or any(part in op.label for part in ONLY)]
