@@ -36,7 +36,7 @@ run: install
 	PORT=$(PORT) BIN=$(BIN) exec bash scripts/run_local.sh
 
 ## make test: the whole suite (integration tests use real PostgreSQL/Redis; with CI=true they must run), including
-## a bounded schemathesis run (fixed seed, FUZZ_MAX_EXAMPLES=25 per operation and mode, ~1,100 cases).
+## a bounded schemathesis run (fixed seed, FUZZ_MAX_EXAMPLES=25 per operation and mode, 1,153 cases).
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
