@@ -14,6 +14,8 @@ import logging
 import os
 
 from gunicorn import glogging
+from gunicorn import util as gunicorn_util
+from gunicorn.workers.sync import SyncWorker
 
 
 def _env_int(name: str, default: int, minimum: int = 0) -> int:
@@ -41,6 +43,50 @@ def default_workers(cores: int, cap: int) -> int:
     return max(1, min(2 * cores + 1, cap))
 
 
+# --- Errors gunicorn answers itself --------------------------------------------------------------------------------
+# Before the app runs (request line over limit_request_line, a header over its limits, a malformed request) gunicorn
+# writes its own HTML page. This worker writes the API's JSON envelope instead; the limits stay gunicorn's, so
+# memory per request stays bounded. Codes and texts match app/errors.py and NGINX's (nginx/.../errors.inc).
+_GUNICORN_ERRORS = {
+    400: ("requisicao_invalida", "Requisição HTTP malformada."),
+    403: ("acesso_negado", "Acesso negado."),
+    414: ("uri_muito_longa", "A linha de requisição (método, URL e versão) excede 8190 bytes."),
+    417: ("expectativa_falhou", "Expectativa (Expect) não suportada."),
+    431: ("cabecalhos_muito_grandes", "Cabeçalhos demais ou grandes demais."),
+    500: ("erro_interno", "Erro interno. A equipe foi notificada."),
+    501: ("nao_implementado", "Codificação de transferência não suportada."),
+}
+
+
+def error_response(status: int, reason: str) -> bytes:
+    """The raw HTTP response for an error gunicorn answers before the app runs: the JSON envelope."""
+    code, message = _GUNICORN_ERRORS.get(status, ("erro_http", reason))
+    details = {"limite_bytes": 8190} if status in (414, 431) else None
+    body = json.dumps({"erro": {"codigo": code, "mensagem": message, "detalhes": details}}, ensure_ascii=False)
+    payload = body.encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n"
+    )
+    return head.encode("latin-1") + payload
+
+
+class EnvelopeSyncWorker(SyncWorker):
+    """gunicorn's sync worker, with its own error pages in the JSON envelope."""
+
+    def handle_error(self, req, client, addr, exc):
+        original = gunicorn_util.write_error
+
+        def write_envelope(sock, status_int, reason, mesg):
+            gunicorn_util.write_nonblock(sock, error_response(int(status_int), reason))
+
+        gunicorn_util.write_error = write_envelope  # sync worker: one request at a time in this process
+        try:
+            super().handle_error(req, client, addr, exc)
+        finally:
+            gunicorn_util.write_error = original
+
+
 # --- Server socket -----------------------------------------------------------------------------------------------
 # PORT is what platforms (and our Dockerfile) set; GUNICORN_BIND wins when a full address is needed. HOST is
 # 127.0.0.1 unless told otherwise (the container sets HOST=0.0.0.0): `make run` is not reachable from the network.
@@ -50,12 +96,13 @@ backlog = _env_int("GUNICORN_BACKLOG", 2048, minimum=1)
 # --- Workers -----------------------------------------------------------------------------------------------------
 # Sync workers: the app is CPU-bound (classification) and talks to PostgreSQL/Redis with blocking drivers.
 # NGINX buffers slow clients, so a sync worker is never pinned by a slow upload or download.
-worker_class = "sync"
 # GUNICORN_THREADS > 1 makes gunicorn use its gthread worker instead: keep-alive connections and threads per
 # worker, so direct feed polls cost ~30% less CPU each (benchmarks/RESULTS.md "Report feeds"). Off by default:
 # with threads a request past GUNICORN_TIMEOUT no longer ends in the 503 envelope (worker_abort below needs the
-# request on the main thread), and CPU-bound classification gains nothing from threads under the GIL.
+# request on the main thread), gunicorn's own 414/431/400 pages are its HTML again (the envelope worker is a sync
+# worker), and CPU-bound classification gains nothing from threads under the GIL.
 threads = _env_int("GUNICORN_THREADS", 1, minimum=1)
+worker_class = "gthread" if threads > 1 else EnvelopeSyncWorker
 workers = _env_int("WEB_CONCURRENCY", default_workers(_cpu_count(), _env_int("GUNICORN_MAX_WORKERS", 8, 1)), 1)
 # Longer than the slowest legitimate request (a 1,000-item synchronous batch); NGINX waits a little longer
 # (proxy_read_timeout 90s) so a stuck worker is killed by gunicorn first and logged here.
@@ -85,8 +132,9 @@ control_socket_disable = True
 # container on the internal network; the default trusts a proxy on the same host only.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
-# A request line over this is answered by gunicorn itself (414, before the app runs); NGINX in front refuses
-# it first (large_client_header_buffers 4 8k) with its own 414. URLs that long are never legitimate here.
+# A request line over this is answered by gunicorn itself (414 in the JSON envelope, EnvelopeSyncWorker above,
+# before the app runs); NGINX in front refuses it first (large_client_header_buffers 4 8k) with the same envelope.
+# 8190 is also gunicorn's ceiling for this setting. URLs that long are never legitimate here.
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190

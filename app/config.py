@@ -115,9 +115,15 @@ class Settings(BaseSettings):
     # Networks (comma-separated CIDRs) of the reverse proxies allowed to set X-Forwarded-For/-Proto. Empty: no
     # proxy is trusted and the client address is the socket's peer (gunicorn reached directly, `make run`).
     TRUSTED_PROXIES: str = ""
-    # Login attempts allowed per user name, whatever the address (limits syntax; kept in the database, so it
-    # holds across workers and replicas, and when Redis is down).
-    LOGIN_ACCOUNT_RATE_LIMIT: str = "10 per minute"
+    # Login attempts on one user name from one client address (limits syntax; kept in the database, so it holds
+    # across workers and replicas, and when Redis is down). A successful login clears it.
+    LOGIN_ACCOUNT_RATE_LIMIT: str = "5 per minute"
+    # Login attempts on one user name from all addresses together (guessing spread over many addresses). Over it,
+    # only addresses that logged into the account in the last LOGIN_KNOWN_ADDRESS_DAYS days get through, so
+    # failing logins in someone's name cannot lock them out of their usual address.
+    LOGIN_ACCOUNT_GLOBAL_RATE_LIMIT: str = "50 per 15 minutes"
+    # Days an address stays "known" for an account after a successful login from it (0: none is).
+    LOGIN_KNOWN_ADDRESS_DAYS: int = Field(30, ge=0)
     # PostgreSQL statement_timeout (ms) of API requests; exports and imports lengthen it per transaction.
     DB_STATEMENT_TIMEOUT_MS: int = Field(5000, ge=100)
     # statement_timeout (ms) for long work (CSV export, bulk import, reports): see app/services/db_limits.py.

@@ -89,10 +89,12 @@ def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
     return params
 
 
-def _error_responses(codes: list[int]) -> dict[str, Any]:
+def _error_responses(codes: list[int], descriptions: dict[int, str] | None = None) -> dict[str, Any]:
+    """The envelope for each status; an operation may say more precisely when it answers one."""
+    descriptions = descriptions or {}
     return {
         str(c): {
-            "description": ERROR_DESCRIPTIONS[c],
+            "description": descriptions.get(c, ERROR_DESCRIPTIONS[c]),
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Erro"}}},
         }
         for c in codes
@@ -150,12 +152,17 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
             view = getattr(resource, method)
             roles = meta.get("roles") or list(getattr(view, "roles", ()))
             is_public = bool(meta.get("public") or getattr(view, "public", False))
+            description = [meta["description"]] if meta.get("description") else []
             if not is_public:
                 op["security"] = [{"bearer": []}]
                 if roles:
-                    op["description"] = "Perfis: " + ", ".join(roles)
+                    description.append("Perfis: " + ", ".join(roles))
+            if description:
+                op["description"] = "\n\n".join(description)
+            # A resource may say more about a path parameter (e.g. a pattern); anything else is a string.
+            path_schemas = meta.get("path", {})
             params = [
-                {"in": "path", "name": p, "required": True, "schema": {"type": "string"}}
+                {"in": "path", "name": p, "required": True, "schema": path_schemas.get(p, {"type": "string"})}
                 for p in re.findall(r"{([^}]+)}", path)
             ]
             if meta.get("query"):
@@ -218,7 +225,8 @@ def build_spec(extra_paths: list[tuple[str, dict[str, Any]]] | None = None) -> d
                 responses[status] = {"description": "OK", "content": {meta["produces"]: {"schema": {"type": "string"}}}}
             else:
                 responses[status] = {"description": "OK"}
-            responses.update(_error_responses(_statuses(meta, is_public, bool(params and "{" in path))))
+            statuses = _statuses(meta, is_public, bool(params and "{" in path))
+            responses.update(_error_responses(statuses, meta.get("error_descriptions")))
             op["responses"] = responses
             operations[method] = op
         spec.path(path=path, operations=operations)

@@ -48,6 +48,7 @@ def base_config(tmp_path: Path, model_dir: str, **overrides) -> dict:
         "MODEL_DIR": model_dir,
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "LOGIN_ACCOUNT_RATE_LIMIT": "1000 per minute",
+        "LOGIN_ACCOUNT_GLOBAL_RATE_LIMIT": "1000 per minute",
         "LOG_LEVEL": "WARNING",
         "REDIS_URL": "",
         "CELERY_BROKER_URL": "",

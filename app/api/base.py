@@ -86,7 +86,9 @@ def query_args(multi: Iterable[str] = (), comma_separated: Iterable[str] = ()) -
         elif key in multi or key in comma_separated:
             out[key] = values
         else:
-            out[key] = values[-1]
+            # A single-valued parameter sent twice is passed on as a list, so the schema refuses it (422) rather
+            # than silently picking one of the values.
+            out[key] = values[0] if len(values) == 1 else values
     return out
 
 
@@ -96,9 +98,12 @@ MAX_PAGE = 1_000_000
 
 def page_params(default: int, maximum: int) -> tuple[int, int]:
     def as_int(name: str, fallback: int) -> int:
-        raw = request.args.get(name)
-        if raw is None:
+        values = request.args.getlist(name)
+        if not values:
             return fallback
+        if len(values) > 1:
+            raise ValidationFailed(details=[{"campo": name, "mensagem": "informe um único valor"}])
+        raw = values[0]
         raw = raw.strip()
         # Digits only (with an optional sign) and short: int() would also take "1_000" or a 4,000-digit number.
         if not raw.lstrip("+-").isdigit() or not raw.isascii() or len(raw) > 12:

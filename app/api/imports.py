@@ -18,6 +18,13 @@ from app.utils.json import json_response
 # Raw bodies accepted besides multipart: `curl --data-binary @file.csv -H 'Content-Type: text/csv'`.
 _RAW_TYPES = ("application/json", "text/csv", "application/csv", "application/x-ndjson", "application/jsonl")
 FILE_FIELDS = ("arquivo", "file")
+# What the document says about the file's content: rules a JSON Schema cannot state about a file's bytes.
+UPLOAD_RULES = (
+    "O arquivo é validado inteiro antes do 202 (nada é gravado se for recusado): texto UTF-8 (BOM opcional, "
+    "sem NUL), CSV com cabeçalho contendo a coluna `texto` (separador , ou ;), JSONL com um objeto por linha ou "
+    "uma lista JSON. Cada linha/item que não for um comentário válido vira um erro por linha no job, sem recusar "
+    "o resto. Binário, outro formato ou outra codificação: 415; cabeçalho ou estrutura inválida: 422."
+)
 
 
 def _job_id(value: str) -> uuid.UUID:
@@ -60,21 +67,35 @@ class ImportList(BaseResource):
         "post": {
             "summary": "Importação em massa (lista JSON, CSV ou JSONL): 202 com o id do job para acompanhar",
             "response": ImportAccepted,
+            "description": UPLOAD_RULES,
             "request_content": {
-                "application/json": {"type": "array", "items": {"type": "object"}, "minItems": 1},
+                # Any item: one that is not a comment object is a per-row error in the job, not a refusal.
+                "application/json": {"type": "array", "items": {}, "minItems": 1},
                 "multipart/form-data": {
                     "type": "object",
                     "properties": {
-                        "arquivo": {"type": "string", "format": "binary"},
+                        "arquivo": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "CSV, JSONL ou lista JSON em UTF-8 (formato pela extensão .csv/.jsonl/"
+                            ".json, pelo Content-Type da parte ou pelo campo formato)",
+                        },
                         "formato": {"type": "string", "enum": ["csv", "jsonl", "json"]},
                     },
                     "required": ["arquivo"],
                 },
-                "text/csv": {"type": "string"},
-                "application/x-ndjson": {"type": "string"},
+                "text/csv": {"type": "string", "description": "UTF-8, cabeçalho com a coluna texto"},
+                "application/x-ndjson": {"type": "string", "description": "UTF-8, um objeto JSON por linha"},
             },
             "status": 202,
             "errors": [400, 413, 415, 422, 503],
+            "error_descriptions": {
+                400: "Arquivo vazio, JSON malformado ou multipart sem o campo arquivo",
+                415: "Formato não reconhecido (sem extensão, Content-Type nem formato), arquivo binário (NUL) ou "
+                "fora de UTF-8",
+                422: "CSV sem a coluna texto ou com colunas desconhecidas/repetidas, JSON que não é uma lista, "
+                "arquivo sem linhas de dados",
+            },
         }
     }
 

@@ -35,30 +35,45 @@ def exact_text(value: Any) -> Any:
     return value
 
 
-def _text_check(controls: str) -> BeforeValidator:
-    """Refuse non-strings (no coercion of numbers) and control characters before trimming; lengths count after
-    trimming (SPEC: 1..5000 characters of text)."""
-    bad = re.compile(f"[{controls}]")
+def _text_check(controls: str, max_length: int | None = None) -> BeforeValidator:
+    """Refuse non-strings (no coercion of numbers) and control characters before trimming; the minimum length
+    counts after trimming (SPEC: 1..5000 characters of text), the maximum also before it, as the document
+    states `maxLength` of the value sent."""
+    bad = re.compile(f"[{controls}]") if controls else None
 
     def check(value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("deve ser um texto")
-        if bad.search(value):
+        if bad is not None and bad.search(value):
             raise ValueError("contém caracteres de controle (como NUL); remova-os")
+        if max_length is not None and len(value) > max_length:
+            raise ValueError(f"deve ter no máximo {max_length} caracteres")
         return value
 
     return BeforeValidator(check)
 
 
 def text_type(max_length: int, *, required: bool = True, free_text: bool = False) -> Any:
-    """A trimmed string type: `required` needs a non-blank value; free text may hold tabs and newlines."""
+    """A trimmed string type: `required` needs a non-blank value; free text may hold tabs and newlines.
+
+    Lengths count after trimming (SPEC: texto is 1..5000 characters after trimming), so the document states them in
+    the pattern rather than as minLength/maxLength (which a client would apply to the value as sent): surrounding
+    whitespace, then at most `max_length` characters from the first to the last non-blank one."""
     controls = FREE_TEXT_CONTROLS if free_text else NAME_CONTROLS
-    body = f"[^{controls}]*"
-    pattern = f"^{body}[^\\s{controls}]{body}$" if required else f"^{body}$"
+    space = f"[^\\S{controls}]*"  # whitespace that is not a control character: trimmed away
+    edge = f"[^\\s{controls}]"  # the first and the last character kept
+    kept = f"{edge}(?:[^{controls}]{{0,{max_length - 2}}}{edge})?"
+    pattern = f"^{space}{kept}{space}$" if required else f"^{space}(?:{kept})?{space}$"
+
+    def document(schema: dict[str, Any]) -> None:
+        schema.pop("minLength", None)
+        schema.pop("maxLength", None)
+        schema["pattern"] = pattern
+
     return Annotated[
         str,
         _text_check(controls),
-        Field(min_length=1 if required else 0, max_length=max_length, json_schema_extra={"pattern": pattern}),
+        Field(min_length=1 if required else 0, max_length=max_length, json_schema_extra=document),
     ]
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from app.models.catalog import name_key
-from app.schemas.comments import Name, _empty_to_none
+from app.schemas.comments import OptionalName as BlankableName
+from app.schemas.comments import _empty_to_none
 from app.schemas.common import Schema
 
-OptionalName = Annotated[Name | None, BeforeValidator(_empty_to_none)]
+# `?artista=` (empty or blank) means no filter: the document says blank is allowed, as the app does.
+OptionalName = Annotated[BlankableName | None, AfterValidator(_empty_to_none)]
 
 
 class ReportFilters(Schema):

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -207,6 +207,10 @@ def _direct(filters: ReportFilters, name: str) -> Feed:
     return Feed(feed.body, feed.content_type, feed.etag, feed.generated_at, feed.valid_until, "direto")
 
 
+# The per-process memo's clock (monotonic seconds); tests replace it to step past REPORT_LOCAL_MEMO_SECONDS.
+memo_clock: Callable[[], float] = time.monotonic
+
+
 def _memo() -> dict[str, tuple[float, Feed]]:
     """This process's copies of recently read representations (per app), for REPORT_LOCAL_MEMO_SECONDS."""
     return current_app.extensions.setdefault("alumusic_report_memo", {})
@@ -223,12 +227,12 @@ def read(filters: ReportFilters, name: str) -> Feed:
     memo = _memo()
     hold = cfg["REPORT_LOCAL_MEMO_SECONDS"]
     cached = memo.get(key)
-    if cached and time.monotonic() - cached[0] < hold and cached[1].valid_until.timestamp() > time.time():
+    if cached and memo_clock() - cached[0] < hold and cached[1].valid_until.timestamp() > time.time():
         reg.count("hit")
         return cached[1]
     feed = _read_store(reg, cfg, key, filters, name)
     if hold and feed.source == "cache":
-        memo[key] = (time.monotonic(), feed)
+        memo[key] = (memo_clock(), feed)
     return feed
 
 

@@ -15,7 +15,7 @@ from app.auth.passwords import password_problem
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.models.user import ROLES, TokenBlocklist, User
-from app.services.throttle import check_login
+from app.services.throttle import check_login, login_succeeded
 
 # A real hash to compare against when the user does not exist, so login timing does not reveal usernames.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -52,10 +52,18 @@ def authenticate(username: str, password: str) -> User:
 
 
 def login(username: str, password: str, address: str) -> dict[str, Any]:
-    """Tokens for valid credentials; attempts are throttled per address and per account first (429)."""
+    """Tokens for valid credentials; attempts are throttled per address, per account on that address and per
+    account first (429; see app/services/throttle.py)."""
     cfg = current_app.config
-    check_login(address, username, {"ip": cfg["LOGIN_RATE_LIMIT"], "conta": cfg["LOGIN_ACCOUNT_RATE_LIMIT"]})
-    return issue_tokens(authenticate(username, password))
+    rules = {
+        "ip": cfg["LOGIN_RATE_LIMIT"],
+        "conta_ip": cfg["LOGIN_ACCOUNT_RATE_LIMIT"],
+        "conta": cfg["LOGIN_ACCOUNT_GLOBAL_RATE_LIMIT"],
+    }
+    attempt = check_login(address, username, rules)
+    user = authenticate(username, password)
+    login_succeeded(attempt, cfg["LOGIN_KNOWN_ADDRESS_DAYS"])
+    return issue_tokens(user)
 
 
 def refresh(user: User, refresh_payload: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,10 @@ FILTER_KEYS = ("artista", "album")
 
 
 def report_filters() -> ReportFilters:
-    return parse(ReportFilters, {k: request.args[k] for k in FILTER_KEYS if k in request.args})
+    # A repeated filter (`?album=a&album=b`) is passed on as a list, so the schema refuses it (422) instead of
+    # silently keeping the first value.
+    values = {k: request.args.getlist(k) for k in FILTER_KEYS if k in request.args}
+    return parse(ReportFilters, {k: v[0] if len(v) == 1 else v for k, v in values.items()})
 
 
 def _etag_matches(header: str, etag: str) -> bool:

@@ -295,6 +295,35 @@ def test_login_rate_limit_answers_429_in_the_envelope(app_factory, leitor):
     assert other.status_code == 200
 
 
+def test_failing_logins_for_an_account_cannot_lock_its_user_out_of_a_known_address(app_factory, leitor):
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    limited = app_factory(
+        LOGIN_RATE_LIMIT="100 per minute", LOGIN_ACCOUNT_RATE_LIMIT="3 per minute",
+        LOGIN_ACCOUNT_GLOBAL_RATE_LIMIT="5 per minute",
+    )  # fmt: skip
+    with limited.app_context():
+        db.session.execute(text("DELETE FROM login_throttle"))
+        db.session.commit()
+    client = limited.test_client()
+    good = {"username": "user_leitor", "password": PASSWORD}
+    wrong = {"username": "USER_LEITOR", "password": "senha-errada-123"}  # user names are case-insensitive
+
+    def post(body: dict, address: str) -> int:
+        return client.post(LOGIN, json=body, environ_base={"REMOTE_ADDR": address}).status_code
+
+    assert post(good, "10.1.1.1") == 200  # the user's usual address
+    # Guesses from many addresses: the account-wide limit stops them after 5.
+    assert [post(wrong, f"203.0.113.{i}") for i in range(7)] == [401] * 5 + [429] * 2
+    assert post(good, "10.1.1.1") == 200  # the user is not locked out where they usually log in
+    blocked = client.post(LOGIN, json=good, environ_base={"REMOTE_ADDR": "10.1.1.2"})
+    assert_error(blocked, 429, "limite_de_requisicoes")  # an unknown address waits (no oracle: right password)
+    # From one address, 3 guesses on the account are all it gets, even a known one.
+    assert [post(wrong, "10.1.1.1") for _ in range(4)] == [401, 401, 401, 429]
+
+
 # --- the users CLI ---------------------------------------------------------------------------------------------
 
 

@@ -142,6 +142,8 @@ QUERIES = [
     ("per-page-too-big", {"per_page": "100000"}, 422),
     ("date-as-number", {"desde": "1732000000"}, 422),
     ("bad-ordering", {"ordenar": "texto; DROP"}, 422),
+    ("single-valued-filter-repeated", [("artista", "Anitta"), ("artista", "Luan")], 422),
+    ("page-repeated", [("page", "1"), ("page", "2")], 422),
     ("last-day-python-knows", {"ate": "9999-12-31"}, 200),
     ("instant-past-year-9999-in-utc", {"desde": "9999-12-31T23:59:59-14:00"}, 200),
     ("first-day", {"desde": "0001-01-01", "ate": "0001-01-01T00:00:00+14:00"}, 200),
@@ -289,3 +291,29 @@ def test_the_database_refuses_a_case_variant_whatever_writes_it(app):
         with pytest.raises(IntegrityError):
             db.session.commit()
         db.session.rollback()
+
+
+# --- fuzzer findings on the endpoints added later ---------------------------------------------------------------
+
+
+def test_a_repeated_report_filter_is_422_not_a_silent_pick(client):
+    resp = client.get("/api/relatorio/semana", query_string=[("album", "Maré Alta"), ("album", "Outro")])
+    assert_envelope(resp, 422)
+    assert client.get("/api/relatorio/semana", query_string={"album": "  "}).status_code == 200  # blank: no filter
+
+
+@pytest.mark.parametrize(
+    "email", ["ana\u0000@alumusic.com", "\u001cana@alumusic.com", " " * 10 + "a" * 300 + "@alumusic.com"]
+)
+def test_a_stakeholder_address_with_control_characters_or_too_long_as_sent_is_422(app, client, role_auth, email):
+    from app.extensions import db
+    from app.models.summary import Stakeholder
+
+    assert_envelope(client.post("/api/stakeholders", json={"email": email}, headers=role_auth["admin"]), 422)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Stakeholder)) == 0
+
+
+def test_a_summary_url_that_is_no_iso_week_is_404(client, role_auth):
+    for week in ("0178-W01", "2026-W54", "json_schema"):
+        assert_envelope(client.get(f"/api/resumos/{week}", headers=role_auth["leitor"]), 404)

@@ -4,6 +4,7 @@ with SIGKILL under load loses no acknowledged comment; a request past the worker
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -122,6 +123,7 @@ def server(pg_app, pg_database, model_dir, tmp_path_factory, users) -> Iterator[
         CELERY_BROKER_URL="redis://127.0.0.1:1/1",
         LOGIN_RATE_LIMIT="10 per minute",
         LOGIN_ACCOUNT_RATE_LIMIT="10 per minute",
+        LOGIN_ACCOUNT_GLOBAL_RATE_LIMIT="10 per minute",
         DB_STATEMENT_TIMEOUT_MS="60000",  # long, so the worker timeout is what ends the stuck request below
     )
     yield srv
@@ -225,3 +227,37 @@ def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_comment(pg_app, ser
     with pg_app.app_context():
         stored = {str(i) for i in db.session.scalars(select(Comment.id).where(Comment.id.in_(acknowledged)))}
     assert len(stored) == len(acknowledged), "an acknowledged comment is missing"
+
+
+def _raw_request(url: str, request_line_target: str, extra_headers: str = "") -> tuple[int, dict[str, str], bytes]:
+    """Send one request with a hand-made request line (requests would refuse some): status, headers, body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            f"GET {request_line_target} HTTP/1.1\r\nHost: x\r\n{extra_headers}Connection: close\r\n\r\n".encode()
+        )
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_gunicorns_own_errors_use_the_envelope(server):
+    # A request line over 8,190 bytes: gunicorn refuses it before the app runs, in the envelope, not HTML.
+    status, headers, body = _raw_request(server.url, "/api/comentarios?q=" + "a" * 8200)
+    assert status == 414 and headers["content-type"] == "application/json"
+    error = json.loads(body)["erro"]
+    assert error["codigo"] == "uri_muito_longa" and error["detalhes"] == {"limite_bytes": 8190}
+    # Just under the bound the app answers (401: no token) — the limit is gunicorn's, not lower.
+    status, headers, body = _raw_request(server.url, "/api/comentarios?q=" + "a" * 8000)
+    assert status == 401 and json.loads(body)["erro"]["codigo"] == "nao_autenticado"
+    # A header over limit_request_field_size, and a malformed request line: the envelope too.
+    status, headers, body = _raw_request(server.url, "/health", f"X-Grande: {'b' * 9000}\r\n")
+    assert status == 431 and json.loads(body)["erro"]["codigo"] == "cabecalhos_muito_grandes"
+    status, headers, body = _raw_request(server.url, "/health nada")
+    assert status == 400 and json.loads(body)["erro"]["codigo"] == "requisicao_invalida"
+    # The worker that answered is still serving.
+    assert requests.get(server.url + "/health", timeout=30).status_code == 200

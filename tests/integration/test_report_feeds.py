@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -239,14 +238,26 @@ def test_a_cold_burst_runs_exactly_one_recompute(feeds, monkeypatch):
 
     seed(feeds)
     calls = []
-    original = report_snapshots.render
+    original_render, original_lock = report_snapshots.render, report_snapshots._try_lock
+    others_waiting = threading.Semaphore(0)
 
-    def slow_render(filters, now=None):
+    def counted_lock(reg, name):
+        taken = original_lock(reg, name)
+        if not taken:
+            others_waiting.release()  # this request found the recompute running and waits for its result
+        return taken
+
+    def render_once_all_arrived(filters, now=None):
         calls.append(filters)
-        time.sleep(0.5)  # so the other requests arrive while it runs
-        return original(filters, now)
+        # A barrier, not a sleep: the recompute holds until the 7 other requests have tried to start their own.
+        # Without the lock no request is ever refused it, so every one renders and the count below fails.
+        for _ in range(7):
+            if not others_waiting.acquire(timeout=20):
+                break
+        return original_render(filters, now)
 
-    monkeypatch.setattr(report_snapshots, "render", slow_render)
+    monkeypatch.setattr(report_snapshots, "_try_lock", counted_lock)
+    monkeypatch.setattr(report_snapshots, "render", render_once_all_arrived)
     statuses: list[int] = []
 
     def hit() -> None:
@@ -388,18 +399,26 @@ def test_cache_hits_and_misses_are_counted(feeds):
 
 def test_a_worker_asks_the_store_at_most_once_per_second_per_feed(feeds, monkeypatch):
     from app.cache import store_for
+    from app.services import report_snapshots
 
     seed(feeds)
+    clock = [1000.0]  # the memo's clock, stepped by hand: no sleeping for a second to pass
+    monkeypatch.setattr(report_snapshots, "memo_clock", lambda: clock[0])
     client = feeds.test_client()
-    client.get("/relatorio/semana/top_tags_48h.json")  # cold: computed and stored
+    client.get("/relatorio/semana/top_tags_48h.json")  # cold: computed and stored (and kept in the memo)
     store = store_for(feeds)
     reads = []
     original = store.get
     monkeypatch.setattr(store, "get", lambda key: reads.append(key) or original(key))
-    started = time.monotonic()
-    while time.monotonic() - started < 0.5:
-        assert client.get("/relatorio/semana/top_tags_48h.json").status_code == 200
-    assert len(reads) <= 1  # the per-process memo answered the rest
-    time.sleep(1.1)
-    client.get("/relatorio/semana/top_tags_48h.json")
-    assert len(reads) >= 1  # and it expires: a new snapshot is picked up within a second
+
+    def poll_for_one_second() -> None:
+        for _ in range(20):  # 20 polls spread over 0.95 s
+            assert client.get("/relatorio/semana/top_tags_48h.json").status_code == 200
+            clock[0] += 0.05
+
+    poll_for_one_second()
+    assert len(reads) <= 1  # at most one store read in that second; the memo answered the other polls
+    first_second = len(reads)
+    clock[0] += 0.01  # past REPORT_LOCAL_MEMO_SECONDS (1 s)
+    poll_for_one_second()
+    assert len(reads) == first_second + 1  # the memo expired: asked again once, so a new snapshot is picked up

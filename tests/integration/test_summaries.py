@@ -96,8 +96,10 @@ def test_api_lists_and_reads_summaries_with_the_send_log(app, client, role_auth)
 
     missing = client.get("/api/resumos/2026-W01", headers=role_auth["leitor"])
     assert missing.status_code == 404 and missing.get_json()["erro"]["codigo"] == "nao_encontrado"
-    bad = client.get("/api/resumos/semana-47", headers=role_auth["leitor"])
-    assert bad.status_code == 422
+    # A URL that is not an ISO week (or a week the year does not have) names no summary: 404, as the document says.
+    for bad_week in ("semana-47", "2026-W99", "2026-w47"):
+        bad = client.get(f"/api/resumos/{bad_week}", headers=role_auth["leitor"])
+        assert bad.status_code == 404 and bad.get_json()["erro"]["codigo"] == "nao_encontrado", bad_week
 
 
 def test_admin_manages_stakeholders_who_then_receive_the_summary(app, client, role_auth):
