@@ -201,7 +201,8 @@ class Settings(BaseSettings):
     SESSION_ABSOLUTE_SECONDS: int = Field(12 * 3600, ge=300)
     # Session cookie only over HTTPS. Empty: on in production, off elsewhere (make run serves plain HTTP).
     SESSION_COOKIE_SECURE: Annotated[bool | None, BeforeValidator(lambda v: None if v == "" else v)] = None
-    # Flask-Limiter rules for the panel login form: per client address, and per account name.
+    # Panel login limits (the database throttle of app/services/throttle.py): per client address, and per account
+    # on one address; the account-wide limit is LOGIN_ACCOUNT_GLOBAL_RATE_LIMIT, shared with the API.
     PANEL_LOGIN_RATE_LIMIT: str = "20 per minute"
     PANEL_LOGIN_ACCOUNT_RATE_LIMIT: str = "5 per minute"
     # Flask-Limiter rule for bulk corrections (per user), and the most comments one bulk action may change.

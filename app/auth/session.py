@@ -23,6 +23,7 @@ from app.extensions import db, login_manager
 from app.models.session import LoginEvent, PanelSession
 from app.models.user import Role, User
 from app.services import users
+from app.services.throttle import TooManyAttempts, check_login, login_succeeded
 
 SESSION_KEY = "painel_sid"
 # last_seen_at is written at most this often: the idle check needs minutes, not a write per request.
@@ -73,6 +74,21 @@ def log_in(username: str, password: str) -> User:
     """Check the credentials (same answer and timing for an unknown user and a wrong password), start a fresh
     session and record the attempt. Raises Unauthorized (or Forbidden for a role without panel access)."""
     username = username.strip()
+    cfg = current_app.config
+    # The API's throttle (app/services/throttle.py), with the panel's own per-address and per-account-on-address
+    # limits and the shared account-wide limit: kept in the database, so it holds across workers and without Redis,
+    # and failing logins in someone's name cannot keep them out from an address they use.
+    rules = {
+        "ip": cfg["PANEL_LOGIN_RATE_LIMIT"],
+        "conta_ip": cfg["PANEL_LOGIN_ACCOUNT_RATE_LIMIT"],
+        "conta": cfg["LOGIN_ACCOUNT_GLOBAL_RATE_LIMIT"],
+    }
+    try:
+        attempt = check_login(client_address() or "-", username, rules)
+    except TooManyAttempts:
+        _record(username, None, False, "limite_excedido")
+        db.session.commit()
+        raise
     try:
         user = users.authenticate(username, password)
     except Unauthorized:
@@ -80,6 +96,7 @@ def log_in(username: str, password: str) -> User:
         _record(username, None, False, "credenciais_invalidas")
         db.session.commit()
         raise Unauthorized(GENERIC_FAILURE) from None
+    login_succeeded(attempt, cfg["LOGIN_KNOWN_ADDRESS_DAYS"])
     if user.role not in PANEL_ROLES:
         _record(username, user, False, "perfil_sem_acesso")
         db.session.commit()

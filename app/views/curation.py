@@ -48,7 +48,6 @@ from app.classifier.taxonomy import explain, known_codes
 from app.errors import AppError, Forbidden, NotFound, Unauthorized, ValidationFailed, validation_details
 from app.extensions import limiter
 from app.forms.curation import ActionForm, BulkForm, CorrectionForm, LoginForm, ReviewForm
-from app.models.catalog import name_key
 from app.models.comment import TARGETS
 from app.models.user import Role
 from app.schemas.comments import ORDERINGS, CommentFilters, CorrectionIn
@@ -158,33 +157,18 @@ def _too_many(exc: TooManyRequests):
 
 @bp.errorhandler(AppError)
 def _app_error(exc: AppError):
-    titles = {403: "Acesso negado", 404: "Não encontrado", 422: "Dados inválidos", 503: "Serviço indisponível"}
-    return _error_page(exc.status, titles.get(exc.status, "Erro"), exc.message)
+    titles = {403: "Acesso negado", 404: "Não encontrado", 422: "Dados inválidos", 429: "Muitas tentativas",
+              503: "Serviço indisponível"}  # fmt: skip
+    body, status = _error_page(exc.status, titles.get(exc.status, "Erro"), exc.message)
+    return body, status, exc.headers or {}
 
 
 # --- Login / logout ------------------------------------------------------------------------------------------
 
 
-def _login_limit() -> str:
-    return current_app.config["PANEL_LOGIN_RATE_LIMIT"]
-
-
-def _account_limit() -> str:
-    return current_app.config["PANEL_LOGIN_ACCOUNT_RATE_LIMIT"]
-
-
-def _account_key() -> str:
-    return "painel-login:" + name_key(request.form.get("username", ""))[:80]
-
-
-def _address_key() -> str:
-    return "painel-login-ip:" + (client_address() or "-")
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=_address_key, methods=["POST"])
-@limiter.limit(_account_limit, key_func=_account_key, methods=["POST"])
 def login():
+    """Throttled in `log_in` (per address, per account on an address, per account), in the database."""
     if current_user.is_authenticated and request.method == "GET":
         return redirect_after_login("curation.comments_list")
     form = LoginForm()

@@ -214,36 +214,50 @@ def test_a_deactivated_user_is_logged_out_at_the_next_request(app, users):
     assert "desativado" in client.get("/curadoria/login").get_data(as_text=True)
 
 
-def test_login_is_throttled_per_account_from_any_address(app_factory, users):
-    app = app_factory(PANEL_LOGIN_ACCOUNT_RATE_LIMIT="3 per minute", PANEL_LOGIN_RATE_LIMIT="100 per minute")
-    from app.extensions import limiter
+def _from(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
 
-    limiter.reset()
-    codes = []
-    for n in range(4):
-        client = app.test_client()
-        client.environ_base["REMOTE_ADDR"] = f"10.0.0.{n}"
-        codes.append(panel_login(client, "user_leitor", "errada-mas-longa").status_code)
+
+def test_login_is_throttled_per_account_on_an_address_without_locking_the_account_out(app_factory, users):
+    app = app_factory(PANEL_LOGIN_ACCOUNT_RATE_LIMIT="3 per minute", PANEL_LOGIN_RATE_LIMIT="100 per minute")
+
+    codes = [panel_login(_from(app, "10.0.0.66"), "user_leitor", "errada-mas-longa").status_code for _ in range(4)]
+
     assert codes == [401, 401, 401, 429]
-    # Even the right password waits: the limit is on the account, not on failures.
-    resp = panel_login(app.test_client(), "USER_LEITOR ", PASSWORD)
+    resp = panel_login(_from(app, "10.0.0.66"), "USER_LEITOR ", PASSWORD)  # that address waits, right password too
     assert resp.status_code == 429 and "Muitas tentativas" in resp.get_data(as_text=True)
-    assert panel_login(app.test_client(), "user_curador", PASSWORD).status_code == 302
-    limiter.reset()
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert panel_login(_from(app, "10.0.0.7"), "user_leitor", PASSWORD).status_code == 302  # the owner elsewhere
+
+
+def test_guessing_spread_over_addresses_is_bounded_but_the_owners_address_still_gets_in(app_factory, users):
+    from app.models.session import LoginEvent
+
+    app = app_factory(LOGIN_ACCOUNT_GLOBAL_RATE_LIMIT="3 per minute", PANEL_LOGIN_RATE_LIMIT="100 per minute")
+    assert panel_login(_from(app, "10.1.1.1"), "user_leitor", PASSWORD).status_code == 302  # the owner, earlier
+
+    codes = [panel_login(_from(app, f"10.0.0.{n}"), "user_leitor", "errada-mas-longa").status_code for n in range(4)]
+
+    assert codes == [401, 401, 401, 429]
+    assert panel_login(_from(app, "10.0.0.99"), "user_leitor", PASSWORD).status_code == 429  # a new address waits
+    assert panel_login(_from(app, "10.1.1.1"), "user_leitor", PASSWORD).status_code == 302  # the owner's does not
+    with app.app_context():
+        from app.extensions import db
+
+        reasons = db.session.scalars(select(LoginEvent.reason).order_by(LoginEvent.id)).all()
+    assert reasons.count("limite_excedido") == 2
 
 
 def test_login_is_throttled_per_address_across_accounts(app_factory, users):
     app = app_factory(PANEL_LOGIN_ACCOUNT_RATE_LIMIT="100 per minute", PANEL_LOGIN_RATE_LIMIT="3 per minute")
-    from app.extensions import limiter
-
-    limiter.reset()
     client = app.test_client()
     codes = [panel_login(client, f"tentativa{n}", "qualquer-senha-1").status_code for n in range(4)]
     assert codes == [401, 401, 401, 429]
     other = app.test_client()
     other.environ_base["REMOTE_ADDR"] = "10.9.9.9"
     assert panel_login(other, "user_curador", PASSWORD).status_code == 302
-    limiter.reset()
 
 
 # --- The comments table -----------------------------------------------------------------------------------------
