@@ -133,7 +133,9 @@ class FeedFastPath:
             return None  # the Flask path answers the error envelope
         if choice is None:
             return None  # the HTML page
-        args = req.args
+        args = public.filter_args(req.args)
+        if any(isinstance(v, list) for v in args.values()):
+            return None  # a repeated filter: the Flask path answers the 422
         key = (choice.chart_id, choice.kind, args.get("artista"), args.get("album"))
         feed = self._feed(key, choice, args)
         if feed is None:
@@ -141,22 +143,24 @@ class FeedFastPath:
         status, headers, body = public.feed_answer(feed, choice, req.environ, self.cors)
         return status, headers, body, feed.content_type
 
-    def _feed(self, key: tuple, choice: public.Choice, args: Any) -> Feed | None:
+    def _feed(self, key: tuple, choice: public.Choice, args: dict[str, Any]) -> Feed | None:
         """The stored representation: this process's copy while fresh, else read (with the app's fallbacks)."""
         cached = self.memo.get(key)
-        if cached and time.monotonic() - cached[0] < self.hold and cached[1].valid_until.timestamp() > time.time():
+        # The same clock as report_snapshots' own memo (tests step it by hand).
+        fresh = cached and report_snapshots.memo_clock() - cached[0] < self.hold
+        if fresh and cached[1].valid_until.timestamp() > time.time():
             CACHE_REQUESTS.labels(report_snapshots.REGION_NAME, "hit").inc()  # as report_snapshots.read counts it
             return cached[1]
         try:
             with self.app.app_context():
-                filters = parse(ReportFilters, {k: args[k] for k in public.FILTER_KEYS if k in args})
+                filters = parse(ReportFilters, args)
                 feed = report_snapshots.read(filters, report_snapshots.representation(choice.chart_id, choice.kind))
         except Exception:  # bad filter, warming up, database down: the Flask path answers it
             return None
         if feed.source == "cache" and self.hold:
             if len(self.memo) > 4 * MAX_ROUTES:
                 self.memo.clear()
-            self.memo[key] = (time.monotonic(), feed)
+            self.memo[key] = (report_snapshots.memo_clock(), feed)
         return feed
 
 

@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
-from werkzeug.datastructures import MIMEAccept
+from werkzeug.datastructures import MIMEAccept, MultiDict
 from werkzeug.http import http_date
 from werkzeug.wrappers import Request
 
@@ -35,11 +35,15 @@ CONTENT_SECURITY_POLICY = (
 FILTER_KEYS = ("artista", "album")
 
 
+def filter_args(args: MultiDict[str, str]) -> dict[str, str | list[str]]:
+    """The report filters in a query string. A repeated filter (`?album=a&album=b`) comes back as a list, so the
+    schema refuses it (422) instead of silently keeping the first value."""
+    values = {k: args.getlist(k) for k in FILTER_KEYS if k in args}
+    return {k: v[0] if len(v) == 1 else v for k, v in values.items()}
+
+
 def report_filters() -> ReportFilters:
-    # A repeated filter (`?album=a&album=b`) is passed on as a list, so the schema refuses it (422) instead of
-    # silently keeping the first value.
-    values = {k: request.args.getlist(k) for k in FILTER_KEYS if k in request.args}
-    return parse(ReportFilters, {k: v[0] if len(v) == 1 else v for k, v in values.items()})
+    return parse(ReportFilters, filter_args(request.args))
 
 
 def _etag_matches(header: str, etag: str) -> bool:
