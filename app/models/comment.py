@@ -77,7 +77,14 @@ class CommentTag(db.Model):
     __tablename__ = "comment_tags"
     __table_args__ = (
         Index("ix_comment_tags_code_comment_id", "code", "comment_id"),
-        Index("ix_comment_tags_code_category_occurred_at", "code", "category", "occurred_at", "comment_id"),
+        Index(
+            "ix_comment_tags_code_category_occurred_at",
+            "code",
+            "category",
+            "occurred_at",
+            "comment_id",
+            postgresql_include=["classified_at"],
+        ),
     )
 
     comment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True)
@@ -88,6 +95,9 @@ class CommentTag(db.Model):
     # comment whoever writes (migration a1c0imports01); only PostgreSQL queries read them (app.services.queries).
     category: Mapped[str | None] = mapped_column(String(20))
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ...and of its classified_at (migration a1c0listing01): the listing's default order, so "tag + category +
+    # period, newest first" picks its page from the index alone (app.services.queries.tag_page).
+    classified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     comment: Mapped[Comment] = relationship(back_populates="tags")
 

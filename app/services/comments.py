@@ -23,6 +23,7 @@ from app.models.comment import ClassificationEvent, Comment, CommentTag
 from app.models.user import User
 from app.schemas.comments import CommentFilters, CommentIn, CorrectionIn
 from app.serializers.comments import TAG_SEPARATOR, comment_json, comment_wire, history_json
+from app.services import queries
 from app.services.catalog import resolve_albums, resolve_artists
 from app.services.queries import comments_select
 from app.tasks.dispatch import background_is_eager, dispatch_quietly
@@ -157,7 +158,7 @@ def _store_new(
                 TAG_SEPARATOR.join(codes) or None,
             )
         )
-        tag_rows.extend((cid, code, pos, result.categoria, occurred_at) for pos, code in enumerate(codes))
+        tag_rows.extend((cid, code, pos, result.categoria, occurred_at, now) for pos, code in enumerate(codes))
         event_rows.append((cid, "modelo", result.categoria, confidence, codes, result.modelo, now))
         if with_items:
             out[cid] = comment_wire(
@@ -196,7 +197,7 @@ _COMMENT_COLUMNS = (
     "updated_at",
     "tag_codes",
 )
-_TAG_COLUMNS = ("comment_id", "code", "position", "category", "occurred_at")
+_TAG_COLUMNS = ("comment_id", "code", "position", "category", "occurred_at", "classified_at")
 _EVENT_COLUMNS = ("comment_id", "source", "category", "confidence", "tags", "model_version", "created_at")
 
 
@@ -309,9 +310,15 @@ def get(comment_id: uuid.UUID) -> Comment:
 
 def search(filters: CommentFilters, page: int, per_page: int) -> tuple[list[Comment], int]:
     """One page of comments and the total that match."""
+    offset = (page - 1) * per_page
+    if queries.tag_driven(filters):
+        # Count and page ids from the tag index alone (app.services.queries: "Pages picked from tag rows").
+        total = queries.tag_count(filters)
+        rows = list(db.session.scalars(queries.tag_page(filters, per_page, offset)).unique()) if offset < total else []
+        return rows, total
     stmt = comments_select(filters)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = list(db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique())
+    rows = list(db.session.scalars(stmt.limit(per_page).offset(offset)).unique())
     return rows, total
 
 

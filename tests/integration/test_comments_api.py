@@ -576,3 +576,41 @@ def test_tag_correction_and_tag_filter(app, api):
     assert api.ids(tag=code) == [tagged]
     assert other not in api.ids(tag=code)
     assert api.history(tagged).get_json()[-1]["tags_funcionalidades"] == tags
+
+
+def test_tag_category_and_period_listing_follows_corrections_in_order_and_count(app, api):
+    """tag + categoria + period is answered from the tag rows' copies of the comment (PostgreSQL): corrections that
+    change a comment's category, tags or classification time show up in that listing's order, pages and total
+    exactly as in the general query (the same filters plus a confidence bound, which takes the general path)."""
+    from app.classifier.taxonomy import known_codes
+
+    with app.app_context():
+        first, second = sorted(known_codes())[:2]
+    stamps = ["2026-03-10T10:00:00Z", "2026-03-11T10:00:00Z", "2026-03-12T10:00:00Z", "2026-04-01T10:00:00Z"]
+    a, b, c, late = (api.created({"texto": f"comentário {s}", "publicado_em": s})["id"] for s in stamps)
+    for cid in (a, b, c, late):  # each correction stamps classified_at: a, b, c, late in that order
+        body = {"categoria": "CRÍTICA", "tags_funcionalidades": [first, second]}
+        assert api.patch(cid, body).status_code == 200
+    window = {"categoria": "CRITICA", "tag": [first], "desde": "2026-03-01", "ate": "2026-03-31"}
+
+    def both(**params):
+        fast, general = api.list(**params).get_json(), api.list(confianca_min=0, **params).get_json()
+        assert [i["id"] for i in fast["items"]] == [i["id"] for i in general["items"]]
+        assert fast["total"] == general["total"]
+        return [i["id"] for i in fast["items"]], fast["total"]
+
+    assert both(**window) == ([c, b, a], 3)
+    assert both(**window, ordenar="classificado_em") == ([a, b, c], 3)
+    assert both(**window, ordenar="-publicado_em", per_page=1, page=2) == ([b], 3)
+    assert both(**window, per_page=2, page=3) == ([], 3)
+
+    assert api.patch(a, {"categoria": "CRÍTICA"}).status_code == 200  # classified again: now the newest
+    assert both(**window) == ([a, c, b], 3)
+    assert api.patch(b, {"categoria": "ELOGIO"}).status_code == 200  # leaves the category
+    assert both(**window) == ([a, c], 2)
+    assert api.patch(c, {"tags_funcionalidades": [first]}).status_code == 200  # loses the second tag
+    assert both(**window) == ([c, a], 2)
+    assert both(**{**window, "tag": [first, second]}) == ([a], 1)
+    assert both(**{**window, "tag": [second]}) == ([a], 1)
+    item = api.list(**window).get_json()["items"][0]
+    assert item == api.get(c).get_json()  # the same wire shape as the single comment
