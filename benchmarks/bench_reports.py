@@ -549,7 +549,8 @@ def render_section(recompute, serving, steady_result, refreshes, facts, load_bef
         f"{facts['nproc']} cores ({facts['cpu']}), {facts['ram']} RAM, kernel {facts['kernel']}, Python "
         f"{facts['python']}, commit {facts['commit']}. Load average before/after: "
         f"{load_before[0]:.1f}/{load_after[0]:.1f}; each serving row gives the load average when it ran (the machine "
-        "was shared with three other engineers' jobs while measuring, this script under `nice -n 10`).",
+        "may run other jobs: the load average says how busy it was; `make bench-reports` runs this script under "
+        "`nice -n 10`).",
         "",
         "Method: datasets from `benchmarks/dataset.py` (N comments over 30 days, PostgreSQL, VACUUM ANALYZE). "
         "Recompute = `compute_report` as the Beat refresh runs it: fold the rollups (changed and newly closed "
