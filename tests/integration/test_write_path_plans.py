@@ -1,0 +1,125 @@
+"""The write path's cost follows the rows written, not the size of the table, on real PostgreSQL.
+
+Every statement PostgreSQL runs for an ingest and a curator correction (the app's own and those run by the triggers
+on comments and comment_tags) is captured with its plan (auto_explain, nested statements included). None may read a
+whole table: a trigger that joined its transition table to `comments` by hash once scanned every comment on every
+ingest request, which at 100k comments cut ingest with batches of 100 to a third (migration a1c0ingest002).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from app.schemas.comments import CommentIn, CorrectionIn
+
+# Enough rows that the planner prefers a sequential scan + hash join over 100 key lookups when it may.
+EXISTING = 20_000
+BIG_TABLES = ("comments", "comment_tags", "classification_events")
+TAGGED = "O show foi incrível, mas o som estava baixo e o app travou na hora de comprar o ingresso de novo"
+
+
+@pytest.fixture
+def crowded(app):
+    """The test database with EXISTING comments (two tags each), analysed like a running system's."""
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.execute(
+            text(
+                "INSERT INTO comments (id, text, occurred_at, category, confidence, model_version, classified_at,"
+                " created_at, updated_at, tag_codes)"
+                " SELECT gen_random_uuid(), 'comentário antigo ' || g, now() - (g % 720) * interval '1 hour',"
+                " 'ELOGIO', 0.9, 'local:teste', now(), now(), now(), 'show_som|app_busca'"
+                " FROM generate_series(1, :n) AS g"
+            ),
+            {"n": EXISTING},
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO comment_tags (comment_id, code, position, category, occurred_at, classified_at)"
+                " SELECT c.id, v.code, v.position, c.category, c.occurred_at, c.classified_at"
+                " FROM comments c, (VALUES ('show_som', 0), ('app_busca', 1)) AS v(code, position)"
+            )
+        )
+        db.session.commit()
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    return app
+
+
+def _plans_of(session, work) -> list[str]:
+    """Run work() on this session's connection with auto_explain on; return the plan of every statement it ran."""
+    conn = session.connection()
+    driver = conn.connection.driver_connection
+    plans: list[str] = []
+
+    def keep(diag) -> None:
+        if "plan:" in (diag.message_primary or ""):
+            plans.append(diag.message_primary)
+
+    for sql in (
+        "LOAD 'auto_explain'",
+        "SET auto_explain.log_min_duration = 0",
+        "SET auto_explain.log_nested_statements = on",
+        "SET auto_explain.log_level = notice",
+        "SET client_min_messages = notice",
+    ):
+        conn.exec_driver_sql(sql)
+    driver.add_notice_handler(keep)
+    try:
+        work()
+    finally:
+        driver.remove_notice_handler(keep)
+        session.rollback()
+        session.connection().exec_driver_sql("RESET ALL")
+        session.commit()
+    return plans
+
+
+def _full_scans(plans: list[str]) -> list[str]:
+    pattern = re.compile(r"Seq Scan on (" + "|".join(BIG_TABLES) + r")\b")
+    return [p for p in plans if pattern.search(p)]
+
+
+def test_ingest_and_correction_never_scan_a_whole_table(crowded, role_tokens):
+    from app.extensions import db
+    from app.models.user import User
+    from app.services import comments
+
+    app = crowded
+    with app.app_context():
+        curator = db.session.scalars(db.select(User).where(User.role == "curador")).first()
+        items = [CommentIn(texto=f"{TAGGED} ({i})", artista="Banda Aurora", album="Disco Novo") for i in range(100)]
+        stored: list = []
+
+        def ingest_then_correct() -> None:
+            result = comments.ingest(items)
+            stored.extend(result.items)
+            first = uuid.UUID(str(result.items[0]["id"]))
+            comments.correct(
+                first,
+                CorrectionIn(categoria="CRÍTICA", tags_funcionalidades=["app_busca"], motivo="teste"),
+                curator,
+            )
+
+        plans = _plans_of(db.session, ingest_then_correct)
+
+        assert len(stored) == 100
+        # The plans are really captured: the COPYs' triggers and the correction's statements are among them.
+        assert any("UPDATE comments c SET tag_codes" in p for p in plans)
+        assert any("UPDATE comment_tags SET category" in p for p in plans)
+        assert _full_scans(plans) == []
+
+        # And the triggers still did their job: the corrected comment's tag codes and its tag rows' copies.
+        row = db.session.execute(
+            text(
+                "SELECT c.tag_codes, c.category, t.category, t.classified_at = c.classified_at"
+                " FROM comments c JOIN comment_tags t ON t.comment_id = c.id WHERE c.id = :id"
+            ),
+            {"id": stored[0]["id"]},
+        ).one()
+        assert tuple(row) == ("app_busca", "CRÍTICA", "CRÍTICA", True)
