@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from flask import g
 from sqlalchemy import select
 
 from app.errors import _respond
 from app.extensions import db, jwt
 from app.models.user import User
-from app.services.users import is_revoked
+from app.services.users import revoked_and_user
 
 
 def _user_id(payload: dict) -> int | None:
@@ -18,20 +19,27 @@ def _user_id(payload: dict) -> int | None:
     return None
 
 
+@jwt.token_in_blocklist_loader
+def _revoked(_header, payload) -> bool:
+    """Asked first by Flask-JWT-Extended; loads the token's user in the same round trip for `_load_user`."""
+    if not isinstance(payload.get("jti"), str):
+        return True  # not one of ours: refused like a revoked token
+    revoked, user = revoked_and_user(payload, _user_id(payload))
+    g.alumusic_token_user = (payload["jti"], user)
+    return revoked
+
+
 @jwt.user_lookup_loader
 def _load_user(_header, payload):
     user_id = _user_id(payload)
     if user_id is None:
         return None
-    user = db.session.scalar(select(User).where(User.id == user_id))
+    loaded = g.pop("alumusic_token_user", None)
+    if loaded is not None and loaded[0] == payload.get("jti"):
+        user = loaded[1]
+    else:
+        user = db.session.scalar(select(User).where(User.id == user_id))
     return user if user is not None and user.active else None
-
-
-@jwt.token_in_blocklist_loader
-def _revoked(_header, payload) -> bool:
-    if not isinstance(payload.get("jti"), str):
-        return True  # not one of ours: refused like a revoked token
-    return is_revoked(payload)
 
 
 @jwt.expired_token_loader

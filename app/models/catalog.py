@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 
 from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,8 +12,10 @@ from app.extensions import db
 from app.models._types import UTCDateTime, utcnow
 
 
+@lru_cache(maxsize=4096)
 def name_key(name: str) -> str:
-    """Case- and space-insensitive key so "Anitta" and " anitta " are one artist."""
+    """Case- and space-insensitive key so "Anitta" and " anitta " are one artist (memoised: ingest keys every
+    comment's artist and album names, and a catalogue repeats the same few thousand)."""
     return " ".join(name.split()).casefold()
 
 

@@ -1,14 +1,26 @@
-"""Artists and albums named in comments: resolved to ids, created when new (race-safe)."""
+"""Artists and albums named in comments: resolved to ids, created when new (race-safe).
+
+Ingest resolves the names of every batch, so this is on the hot path of `POST /api/comentarios`: rows are read as
+plain (id, name) tuples, not ORM objects, and the keys travel as one array parameter on PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models.catalog import Album, Artist, name_key
+from app.services.queries import one_of
+
+
+class Named(NamedTuple):
+    """What ingest needs of an artist or album: its id, and its stored name (artist) or title (album)."""
+
+    id: int
+    name: str
 
 
 def _insert_ignoring_conflicts(model: type, rows: list[dict]) -> None:
@@ -20,38 +32,52 @@ def _insert_ignoring_conflicts(model: type, rows: list[dict]) -> None:
     db.session.execute(insert(model).on_conflict_do_nothing(), rows)
 
 
-def resolve_artists(names: Iterable[str]) -> dict[str, Artist]:
-    """Map each name_key to its Artist, creating the missing ones (no commit)."""
+def resolve_artists(names: Iterable[str]) -> dict[str, Named]:
+    """Map each name_key to its artist, creating the missing ones (no commit)."""
     wanted: dict[str, str] = {}
-    for name in names:
+    for name in set(names):
         wanted.setdefault(name_key(name), " ".join(name.split()))
     if not wanted:
         return {}
-    found = {a.name_key: a for a in db.session.scalars(select(Artist).where(Artist.name_key.in_(wanted)))}
+
+    def fetch(keys: list[str]) -> dict[str, Named]:
+        rows = db.session.execute(
+            select(Artist.name_key, Artist.id, Artist.name).where(one_of(Artist.name_key, keys))
+        ).tuples()
+        return {key: Named(artist_id, name) for key, artist_id, name in rows}
+
+    found = fetch(list(wanted))
     missing = [{"name": wanted[k], "name_key": k} for k in wanted if k not in found]
     if missing:
         _insert_ignoring_conflicts(Artist, missing)
-        keys = [m["name_key"] for m in missing]
-        found.update({a.name_key: a for a in db.session.scalars(select(Artist).where(Artist.name_key.in_(keys)))})
+        found.update(fetch([m["name_key"] for m in missing]))
     return found
 
 
-def resolve_albums(pairs: Iterable[tuple[str | None, str]], artists: dict[str, Artist]) -> dict[tuple[str, str], Album]:
-    """Map (artist_key, title_key) to its Album, creating the missing ones (no commit)."""
-    wanted: dict[tuple[str, str], tuple[str | None, str]] = {}
-    for artist_name, title in pairs:
+def resolve_albums(pairs: Iterable[tuple[str | None, str]], artists: dict[str, Named]) -> dict[tuple[str, str], Named]:
+    """Map (artist_key, title_key) to its album, creating the missing ones (no commit)."""
+    wanted: dict[tuple[str, str], str] = {}
+    for artist_name, title in set(pairs):
         key = (name_key(artist_name) if artist_name else "", name_key(title))
-        wanted.setdefault(key, (artist_name, " ".join(title.split())))
+        wanted.setdefault(key, " ".join(title.split()))
     if not wanted:
         return {}
 
-    def fetch(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Album]:
-        stmt = select(Album).where(tuple_(Album.artist_key, Album.title_key).in_(keys))
-        return {(a.artist_key, a.title_key): a for a in db.session.scalars(stmt)}
+    def fetch(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Named]:
+        # Both columns of the unique index as arrays (one range scan of it), the exact pairs kept in Python: an IN
+        # over (artist_key, title_key) tuples costs bound parameters and planning per pair on every request.
+        wanted_keys = set(keys)
+        rows = db.session.execute(
+            select(Album.artist_key, Album.title_key, Album.id, Album.title).where(
+                one_of(Album.artist_key, sorted({a for a, _ in keys})),
+                one_of(Album.title_key, sorted({t for _, t in keys})),
+            )
+        ).tuples()
+        return {(a, t): Named(album_id, title) for a, t, album_id, title in rows if (a, t) in wanted_keys}
 
     found = fetch(list(wanted))
     missing = []
-    for key, (_artist_name, title) in wanted.items():
+    for key, title in wanted.items():
         if key not in found:
             artist = artists.get(key[0]) if key[0] else None
             missing.append(

@@ -25,7 +25,7 @@ from app.schemas.comments import CommentFilters, CommentIn, CorrectionIn
 from app.serializers.comments import TAG_SEPARATOR, comment_json, comment_wire, history_json
 from app.services import queries
 from app.services.catalog import resolve_albums, resolve_artists
-from app.services.queries import comments_select
+from app.services.queries import comments_select, one_of
 from app.tasks.dispatch import background_is_eager, dispatch_quietly
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def stored_texts(ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The stored text of each of these ids that exists (two columns: no comment objects for a lookup)."""
     if not ids:
         return {}
-    return dict(db.session.execute(select(Comment.id, Comment.text).where(Comment.id.in_(ids))).tuples().all())
+    return dict(db.session.execute(select(Comment.id, Comment.text).where(one_of(Comment.id, ids))).tuples().all())
 
 
 def classify_items(classifier: Classifier, items: Sequence[CommentIn]) -> list[Classification]:
@@ -133,10 +133,9 @@ def _store_new(
     now = datetime.now(UTC)
     comment_rows, tag_rows, event_rows, out = [], [], [], {}
     for (cid, item), result in zip(new, results, strict=True):
-        artist = artists.get(name_key(item.artista)) if item.artista else None
-        album = (
-            albums.get((name_key(item.artista) if item.artista else "", name_key(item.album))) if item.album else None
-        )
+        artist_key = name_key(item.artista) if item.artista else ""
+        artist = artists.get(artist_key) if artist_key else None
+        album = albums.get((artist_key, name_key(item.album))) if item.album else None
         codes = [t.codigo for t in result.tags]
         confidence = min(1.0, max(0.0, float(result.confianca)))
         occurred_at = item.publicado_em or now
@@ -168,7 +167,7 @@ def _store_new(
                 tag_codes=codes,
                 confidence=confidence,
                 artist=artist.name if artist else None,
-                album=album.title if album else None,
+                album=album.name if album else None,
                 target=item.alvo,
                 published_at=item.publicado_em,
                 classified_at=now,

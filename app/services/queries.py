@@ -11,12 +11,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, String, event, exists, func, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, String, any_, bindparam, event, exists, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
+from app.extensions import db
 from app.models.catalog import Album, Artist, name_key
 from app.models.comment import Comment, CommentTag
 from app.schemas.comments import ORDERINGS, CommentFilters
@@ -29,6 +31,16 @@ def day_bound(value: datetime | date, *, end: bool) -> datetime:
     if end and value == date.max:  # the day after 9999-12-31 does not exist: the end of that day is the bound
         return datetime.max.replace(tzinfo=UTC)
     return datetime.combine(value + timedelta(days=1) if end else value, time.min, tzinfo=UTC)
+
+
+def one_of(column: Any, values: Any) -> ColumnElement[bool]:
+    """`column IN (values)` for a lookup by many keys. On PostgreSQL `column = ANY(:array)`: one bound parameter
+    whatever the count, so the statement is compiled and parsed once, where an IN list renders, binds and parses
+    a parameter per value on every call (ingest looks up a batch's ids and names on every request)."""
+    values = list(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def like_pattern(text: str) -> str:
