@@ -110,6 +110,9 @@ _URL_HINTS = (
     ".tv",
     ".br",
 )
+# Most hints start with a dot: a comment without one skips their scan.
+_DOT_HINTS = tuple(hint for hint in _URL_HINTS if hint[0] == ".")
+_OTHER_HINTS = tuple(hint for hint in _URL_HINTS if hint[0] != ".")
 _EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 _HANDLE_RE = re.compile(r"(?<![\w@])@[\w.]{2,}")
 _HASHTAG_RE = re.compile(r"(?<!\w)#(\w+)")
@@ -124,6 +127,7 @@ _NUMBER_RE = re.compile(r"\b\d+(?:[.,]\d+)*(?:º|ª|o|a)?\b")
 _DIGIT_RE = re.compile(r"\d")
 # Letters repeated 3+ times squeezed to one (perfeitoooo -> perfeito); not "k", whose runs are laughter.
 _SQUEEZE_RE = re.compile(r"([a-jl-z])\1{2,}")
+_TRIPLE_RE = re.compile(r"(.)\1\1", re.DOTALL)
 # Laughter in its many spellings, matched per token: kkkk, hahaha, hehehe, rsrsrs, huehue, jajaja, lol, lmao.
 _LAUGH_RE = re.compile(
     r"k{2,}[a-z]*|(?:h[aeiu]){2,}h?|(?:a+h+){2,}a*|rs(?:rs)+|(?:hue){2,}|(?:j[aei]){2,}j?"
@@ -233,7 +237,7 @@ def _normalize(text: str) -> str:
     t = text.lower() if text.isascii() else unicodedata.normalize("NFC", text).lower()
     if "@" in t:
         t = _HANDLE_RE.sub(f" {HANDLE} ", _EMAIL_RE.sub(f" {EMAIL} ", t))
-    if any(hint in t for hint in _URL_HINTS):
+    if ("." in t and any(hint in t for hint in _DOT_HINTS)) or any(hint in t for hint in _OTHER_HINTS):
         t = _URL_RE.sub(f" {URL} ", t)
     if "#" in t:
         t = _HASHTAG_RE.sub(rf" {HASHTAG} \1 ", t)
@@ -243,22 +247,41 @@ def _normalize(text: str) -> str:
         t = _YEAR_RE.sub(f" {YEAR} ", t)
         t = _NUMBER_RE.sub(f" {NUMBER} ", t)
         t = _DIGIT_RE.sub("0", t)  # digits glued to letters ("4k", "808s") keep their shape, not their value
-    t = _SQUEEZE_RE.sub(r"\1", t.translate(_TRANSLATION))  # accents, emoji and punctuation in one C-level pass
+    t = t.translate(_TRANSLATION)  # accents, emoji and punctuation in one C-level pass
+    if _TRIPLE_RE.search(t):  # (most comments have no letter three times in a row: skip the costlier regex)
+        t = _SQUEEZE_RE.sub(r"\1", t)
     out: list[str] = []
+    memo = _token_memo
     for tok in t.split():
-        c0 = tok[0]
-        if c0 in _RUN_PUNCT and len(tok) == 1:
+        if len(tok) == 1 and tok in _RUN_PUNCT:
             prev = out[-1] if out else ""
-            if prev and prev[0] == c0 and len(prev) <= 2 and prev == c0 * len(prev):
-                out[-1] = c0 * 2  # "!!!!" and "!!" are the same intensity signal
+            if prev and prev[0] == tok and len(prev) <= 2 and prev == tok * len(prev):
+                out[-1] = tok * 2  # "!!!!" and "!!" are the same intensity signal
                 continue
+            out.append(tok)
         elif tok == "+" and out and out[-1] == "d":
             out[-1] = "demais"  # "top d+"
-            continue
-        elif c0 in _LAUGH_FIRST and _LAUGH_RE.fullmatch(tok):
-            tok = LAUGH
-        out.append(_ABBREVIATIONS.get(tok, tok))
+        else:
+            mapped = memo.get(tok)
+            if mapped is None:
+                if len(memo) >= _TOKEN_MEMO_MAX:
+                    memo.clear()
+                mapped = memo[tok] = _token(tok)
+            out.append(mapped)
     return " ".join(out)
+
+
+# A token's replacement depends on the token alone: worked out once per distinct token (the laughter regex is the
+# costly part), in a memo bounded whatever arrives.
+_TOKEN_MEMO_MAX = 100_000
+_token_memo: dict[str, str] = {}
+
+
+def _token(tok: str) -> str:
+    """A word token's normalised form: laughter as one placeholder, abbreviations expanded."""
+    if tok[0] in _LAUGH_FIRST and _LAUGH_RE.fullmatch(tok):
+        return LAUGH
+    return _ABBREVIATIONS.get(tok, tok)
 
 
 _normalize_cached = lru_cache(maxsize=16384)(_normalize)

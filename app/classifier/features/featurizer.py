@@ -86,13 +86,40 @@ class CommentFeaturizer(TransformerMixin, BaseEstimator):
         norms = self._normalized(texts, names)
         rules = np.asarray([rule_features(r, n) for r, n in zip(texts, norms, strict=True)], dtype=np.float32)
         rules = rules.reshape(len(texts), len(RULE_FEATURE_NAMES))
-        blocks = [v.transform(norms) for v in self.vectorizers_]
+        # The blocks' (row, column, value) entries, columns offset block by block, go straight into ONE csr_matrix:
+        # per-block matrices joined by sp.hstack cost more in scipy's checks than the features for a few comments.
+        # The entries, their order (row, then column) and their float32 values are those the hstack produced.
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        width = 0
+        for v in self.vectorizers_:
+            if isinstance(v, HashedTfidf):
+                row_idx, cols, data = v.weights(norms)
+                parts.append((row_idx, cols + width, data))
+                width += len(v.vocabulary_)
+            else:  # any other vectoriser an artifact may hold: its matrix's entries, in its row order
+                entries = sp.csr_matrix(v.transform(norms)).tocoo()
+                parts.append((entries.row, entries.col + width, entries.data.astype(np.float32)))
+                width += entries.shape[1]
+        dense: list[np.ndarray] = []
         word_vectors = getattr(self, "word_vectors_", None)  # absent from artifacts older than the table
         if word_vectors is not None:
-            blocks.append(sp.csr_matrix(word_vectors.transform(norms) * self.word_vectors_weight))
+            dense.append(word_vectors.transform(norms) * self.word_vectors_weight)
         if self.use_rules:
-            blocks.append(sp.csr_matrix(self._as_fitted(rules) * self.rule_weight))
-        return sp.hstack(blocks, format="csr", dtype=np.float32), rules
+            dense.append(self._as_fitted(rules) * self.rule_weight)
+        for block in dense:
+            row_idx, cols = np.nonzero(block)
+            parts.append((row_idx, cols + width, block[row_idx, cols].astype(np.float32)))
+            width += block.shape[1]
+        n = len(texts)
+        if not parts:
+            return sp.csr_matrix((n, width), dtype=np.float32), rules
+        row_idx = np.concatenate([p[0] for p in parts])
+        order = np.argsort(row_idx, kind="stable")  # rows first; within a row, the blocks in order (each sorted)
+        indices = np.concatenate([p[1] for p in parts]).astype(np.int32)[order]
+        data = np.concatenate([p[2] for p in parts])[order]
+        indptr = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(row_idx, minlength=n), out=indptr[1:])
+        return sp.csr_matrix((data, indices, indptr), shape=(n, width), copy=False), rules
 
     def _as_fitted(self, rules: np.ndarray) -> np.ndarray:
         """Rule columns in the order the model was trained with: an artifact outlives edits to the rule list."""

@@ -396,31 +396,54 @@ class PhraseMatcher:
 
     def __init__(self, groups: dict[str, Sequence[str]]) -> None:
         self.names = tuple(groups)
+        # Phrases are found by their first word, and most also by their second (a pair lookup instead of trying
+        # every phrase that starts with "que" or "nao"); a second word that is a prefix ("se inscrev*") cannot be
+        # looked up, so those phrases are tried one by one.
+        self._single: dict[str, list[int]] = {}
+        self._by_pair: dict[tuple[str, str], list[tuple[tuple[str, ...], int]]] = {}
         self._by_first: dict[str, list[tuple[tuple[str, ...], int]]] = {}
         for gi, name in enumerate(self.names):
             for pattern in groups[name]:
                 for phrase in _expand_phrase(pattern):
                     words = tuple(phrase.split())
-                    self._by_first.setdefault(words[0], []).append((words[1:], gi))
+                    if len(words) == 1:
+                        self._single.setdefault(words[0], []).append(gi)
+                    elif words[1][-1] == "*":
+                        self._by_first.setdefault(words[0], []).append((words[1:], gi))
+                    else:
+                        self._by_pair.setdefault(words[:2], []).append((words[2:], gi))
+        self._firsts = frozenset(self._single) | {first for first, _ in self._by_pair} | frozenset(self._by_first)
 
     def match(self, toks: Sequence[str]) -> list[bool]:
         """Which groups occur in `toks`."""
         found = [False] * len(self.names)
+        firsts = self._firsts.intersection(toks)
+        if not firsts:
+            return found
         n = len(toks)
         for i, tok in enumerate(toks):
-            cands = self._by_first.get(tok)
-            if not cands:
+            if tok not in firsts:
                 continue
-            for rest, gi in cands:
-                if found[gi] or i + len(rest) >= n + (0 if rest else 1):
-                    continue
-                for k, word in enumerate(rest):
-                    t = toks[i + 1 + k]
-                    if not (t == word or (word[-1] == "*" and t.startswith(word[:-1]))):
-                        break
-                else:
+            for gi in self._single.get(tok, ()):
+                found[gi] = True
+            if i + 1 == n:
+                continue
+            for rest, gi in self._by_pair.get((tok, toks[i + 1]), ()):
+                if not found[gi] and i + 1 + len(rest) < n and _words_match(rest, toks, i + 2):
+                    found[gi] = True
+            for rest, gi in self._by_first.get(tok, ()):
+                if not found[gi] and i + len(rest) < n and _words_match(rest, toks, i + 1):
                     found[gi] = True
         return found
+
+
+def _words_match(words: Sequence[str], toks: Sequence[str], start: int) -> bool:
+    """Whether toks[start:] begins with `words` (a word ending in '*' matches any token it is a prefix of)."""
+    for k, word in enumerate(words):
+        t = toks[start + k]
+        if not (t == word or (word[-1] == "*" and t.startswith(word[:-1]))):
+            return False
+    return True
 
 
 PHRASES = PhraseMatcher(

@@ -87,6 +87,8 @@ _PLACEHOLDER_INDEX = {
 }
 _VOWELS = frozenset("aeiouy")
 _ELONGATED_RE = re.compile(r"(?![wWkK])([^\W\d_])\1{2,}")  # not "www" nor "kkk" (laughter has its own)
+# Any character three times in a row: a cheap test that most comments fail, so _ELONGATED_RE rarely runs.
+_TRIPLE_RE = re.compile(r"(.)\1\1", re.DOTALL)
 
 
 def _is_gibberish(word: str) -> bool:
@@ -97,61 +99,63 @@ def _is_gibberish(word: str) -> bool:
     return vowels / len(word) < 0.2
 
 
-def rule_features(raw: str, norm: str) -> list[float]:
-    """Hand-made features for one comment, each scaled to [0, 1]."""
-    f = [0.0] * len(RULE_FEATURE_NAMES)
-    toks = norm.split()
-    counts = [0] * len(RULE_FEATURE_NAMES)
-    words = 0
-    last_text_tok = ""
-    for i, tok in enumerate(toks):
-        c0 = tok[0]
-        if c0 == "_":
-            idx = _EMO_INDEX.get(tok)
-            if idx is not None:
-                counts[idx] += 1
-                continue
-            if tok == LAUGH:
-                counts[_IDX["laugh"]] += 1
-                continue
-            idx = _PLACEHOLDER_INDEX.get(tok)
-            if idx is not None:
-                counts[idx] += 1
-            last_text_tok = tok
-            continue
-        if ord(c0) >= 0x2300:  # the emoji itself; its placeholder follows
-            continue
-        last_text_tok = tok
-        if not c0.isalpha():
-            continue
-        words += 1
-        if tok in QUESTION_WORDS:
-            counts[_IDX["question_word"]] += 1
-        if tok in NEGATIONS:
-            counts[_IDX["negation"]] += 1
-        if tok in SPAM_WORDS:
-            counts[_IDX["spam_words"]] += 1
-            if tok in PROMO_WORDS:
-                counts[_IDX["promo_words"]] += 1
-        if tok in IMPERATIVES:
-            counts[_IDX["imperative_any"]] += 1
-            if i == 0 or toks[i - 1] in (",", "e", "mas", "favor", "!", ".", "and", "please", "so", "!!"):
-                counts[_IDX["imperative_start"]] += 1
-        key = tok[:3]
-        cands = PRAISE_INDEX.get(key)
-        if cands and tok.startswith(cands):
-            counts[_IDX["praise_words"]] += 1
-        cands = CRITIC_INDEX.get(key)
-        if cands and tok.startswith(cands):
-            counts[_IDX["critic_words"]] += 1
-        cands = DOMAIN_INDEX.get(key)
-        if (cands and tok.startswith(cands)) or tok in DOMAIN_SHORT:
-            counts[_IDX["domain_words"]] += 1
-        if tok in INVITE_VERBS and toks[i + 1 : i + 2] and toks[i + 1] in ("para", "a", "ao", "logo", "to"):
-            counts[_IDX["invite"]] += 1
-        if _is_gibberish(tok):
-            counts[_IDX["gibberish"]] += 1
-    f[_IDX["no_domain_word"]] = 0.0 if counts[_IDX["domain_words"]] else 1.0
+# What a token contributes depends on the token alone (but for two rules that look at its neighbours), so it is
+# worked out once per distinct token and remembered: comments reuse a small vocabulary, and one dict lookup per
+# token replaces a dozen set and prefix tests. Kinds of token:
+_COUNTED = 0  # an emoji or laughter placeholder: counted, and it is not the comment's last "text" token
+_TEXT = 1  # a placeholder (counted if it is a URL, handle, e-mail or money) or a token not starting with a letter
+_SKIP = 2  # the emoji itself (its placeholder follows)
+_WORD = 3  # a word: its lexicon hits are counted
+_IMPERATIVE_AFTER = frozenset((",", "e", "mas", "favor", "!", ".", "and", "please", "so", "!!"))
+_INVITE_BEFORE = frozenset(("para", "a", "ao", "logo", "to"))
+_TOKEN_MEMO_MAX = 100_000  # bounds the memo whatever arrives (cleared when full)
+_token_memo: dict[str, tuple[int, tuple[int, ...], bool, bool]] = {}
+
+
+def _token_info(tok: str) -> tuple[int, tuple[int, ...], bool, bool]:
+    """(kind, indices of the counts the token adds 1 to, is an imperative, is an invite verb)."""
+    c0 = tok[0]
+    if c0 == "_":
+        idx = _EMO_INDEX.get(tok)
+        if idx is not None:
+            return _COUNTED, (idx,), False, False
+        if tok == LAUGH:
+            return _COUNTED, (_IDX["laugh"],), False, False
+        idx = _PLACEHOLDER_INDEX.get(tok)
+        return _TEXT, (() if idx is None else (idx,)), False, False
+    if ord(c0) >= 0x2300:
+        return _SKIP, (), False, False
+    if not c0.isalpha():
+        return _TEXT, (), False, False
+    hits: list[int] = []
+    if tok in QUESTION_WORDS:
+        hits.append(_IDX["question_word"])
+    if tok in NEGATIONS:
+        hits.append(_IDX["negation"])
+    if tok in SPAM_WORDS:
+        hits.append(_IDX["spam_words"])
+        if tok in PROMO_WORDS:
+            hits.append(_IDX["promo_words"])
+    imperative = tok in IMPERATIVES
+    if imperative:
+        hits.append(_IDX["imperative_any"])
+    key = tok[:3]
+    cands = PRAISE_INDEX.get(key)
+    if cands and tok.startswith(cands):
+        hits.append(_IDX["praise_words"])
+    cands = CRITIC_INDEX.get(key)
+    if cands and tok.startswith(cands):
+        hits.append(_IDX["critic_words"])
+    cands = DOMAIN_INDEX.get(key)
+    if (cands and tok.startswith(cands)) or tok in DOMAIN_SHORT:
+        hits.append(_IDX["domain_words"])
+    if _is_gibberish(tok):
+        hits.append(_IDX["gibberish"])
+    return _WORD, tuple(hits), imperative, tok in INVITE_VERBS
+
+
+_BINARY = tuple(
+    _IDX[name]
     for name in (
         "question_word",
         "emo_irony",
@@ -164,8 +168,10 @@ def rule_features(raw: str, norm: str) -> list[float]:
         "imperative_any",
         "imperative_start",
         "invite",
-    ):
-        f[_IDX[name]] = 1.0 if counts[_IDX[name]] else 0.0
+    )
+)
+_CAPPED = tuple(
+    _IDX[name]
     for name in (
         "negation",
         "praise_words",
@@ -177,8 +183,49 @@ def rule_features(raw: str, norm: str) -> list[float]:
         "emo_other",
         "gibberish",
         "domain_words",
-    ):
-        f[_IDX[name]] = min(counts[_IDX[name]], 3) / 3
+    )
+)
+_EMO_COLUMNS = tuple(_EMO_INDEX.values())
+# A comment with more words than the longest "first!" phrase cannot be one (see _is_first_comment).
+_FIRST_COMMENT_MAX_WORDS = max(phrase.count(" ") + 1 for phrase in FIRST_COMMENT)
+_I_IMPERATIVE_START = _IDX["imperative_start"]
+_I_INVITE = _IDX["invite"]
+_I_DOMAIN = _IDX["domain_words"]
+
+
+def rule_features(raw: str, norm: str) -> list[float]:
+    """Hand-made features for one comment, each scaled to [0, 1]."""
+    f = [0.0] * len(RULE_FEATURE_NAMES)
+    toks = norm.split()
+    counts = [0] * len(RULE_FEATURE_NAMES)
+    words = 0
+    last_text_tok = ""
+    memo = _token_memo
+    for i, tok in enumerate(toks):
+        info = memo.get(tok)
+        if info is None:
+            if len(memo) >= _TOKEN_MEMO_MAX:
+                memo.clear()
+            info = memo[tok] = _token_info(tok)
+        kind, hits, imperative, invite = info
+        if kind == _SKIP:
+            continue
+        if kind != _COUNTED:
+            last_text_tok = tok
+        for idx in hits:
+            counts[idx] += 1
+        if kind != _WORD:
+            continue
+        words += 1
+        if imperative and (i == 0 or toks[i - 1] in _IMPERATIVE_AFTER):
+            counts[_I_IMPERATIVE_START] += 1
+        if invite and toks[i + 1 : i + 2] and toks[i + 1] in _INVITE_BEFORE:
+            counts[_I_INVITE] += 1
+    f[_IDX["no_domain_word"]] = 0.0 if counts[_I_DOMAIN] else 1.0
+    for idx in _BINARY:
+        f[idx] = 1.0 if counts[idx] else 0.0
+    for idx in _CAPPED:
+        f[idx] = min(counts[idx], 3) / 3
 
     f[_IDX["has_question_mark"]] = 1.0 if "?" in norm else 0.0
     f[_IDX["ends_with_question"]] = 1.0 if "?" in last_text_tok else 0.0
@@ -189,16 +236,18 @@ def rule_features(raw: str, norm: str) -> list[float]:
     is_question_start = opener in QUESTION_OPENERS or (opener == "o" and toks[start + 1 : start + 2] == ["que"])
     f[_IDX["question_start"]] = 1.0 if is_question_start else 0.0
     f[_IDX["please"]] = 1.0 if ("por favor" in norm or "please" in norm or "porfa" in norm) else 0.0
-    n_emoji = sum(counts[i] for i in _EMO_INDEX.values())
+    n_emoji = sum(counts[i] for i in _EMO_COLUMNS)
     f[_IDX["emoji_only"]] = 1.0 if n_emoji and not words else 0.0
-    f[_IDX["first_comment"]] = 1.0 if _is_first_comment(toks) else 0.0
+    # Every word is a token of the "first!" phrase test, so more words than its longest phrase rule it out.
+    is_first = words <= _FIRST_COMMENT_MAX_WORDS and _is_first_comment(toks)
+    f[_IDX["first_comment"]] = 1.0 if is_first else 0.0
     letters = sum(map(str.isalpha, raw))
     if letters >= 4:
         f[_IDX["caps_ratio"]] = sum(map(str.isupper, raw)) / letters
     elif not letters:
         f[_IDX["no_letters"]] = 1.0
     f[_IDX["exclamations"]] = min(raw.count("!"), 3) / 3
-    f[_IDX["elongated"]] = 1.0 if _ELONGATED_RE.search(raw) else 0.0
+    f[_IDX["elongated"]] = 1.0 if _TRIPLE_RE.search(raw) and _ELONGATED_RE.search(raw) else 0.0
     f[_IDX["log_length"]] = min(math.log1p(len(raw)) / 7.0, 1.0)
     f[_IDX["short_text"]] = 1.0 if len(toks) <= 3 else 0.0
     for k, hit in enumerate(PHRASES.match(toks)):
