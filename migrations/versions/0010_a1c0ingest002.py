@@ -9,6 +9,10 @@
 - comment_tags_copy_comment (0003, 0009), the row trigger that fills a tag row's copies of its comment's category
   and dates, ran a PL/pgSQL call for every tag row, although ingest and import write those copies themselves.
   A WHEN clause now skips the call when the row carries them (same result: the function only filled NULLs).
+- Both trigger functions that reach comments or tags by key are planned on every call
+  (`plan_cache_mode = force_custom_plan`): PL/pgSQL caches a generic plan per connection after five calls, and a
+  web worker that connected while the tables were small kept planning a whole-table scan once they had grown
+  (seen as ingest requests slowing down run after run; tests/integration/test_write_path_plans.py).
 
 Revision ID: a1c0ingest002
 Revises: a1c0listing01
@@ -42,7 +46,7 @@ SYNC_CODES_FUNCTION = """
         ) x
         WHERE c.id = ANY (ids) AND c.id = x.id AND c.tag_codes IS DISTINCT FROM x.codes;
         RETURN NULL;
-    END $$"""
+    END $$ SET plan_cache_mode = force_custom_plan"""
 OLD_SYNC_CODES_FUNCTION = """
     CREATE OR REPLACE FUNCTION comment_tags_sync_codes() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -71,6 +75,7 @@ def upgrade():
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(SYNC_CODES_FUNCTION)
+    op.execute("ALTER FUNCTION comments_sync_tags() SET plan_cache_mode = force_custom_plan")
     op.execute("DROP TRIGGER comment_tags_copy_comment ON comment_tags")
     op.execute(COPY_TRIGGER)
 
@@ -80,4 +85,6 @@ def downgrade():
         return
     op.execute("DROP TRIGGER comment_tags_copy_comment ON comment_tags")
     op.execute(OLD_COPY_TRIGGER)
+    op.execute("ALTER FUNCTION comments_sync_tags() RESET plan_cache_mode")
+    op.execute("ALTER FUNCTION comment_tags_sync_codes() RESET plan_cache_mode")
     op.execute(OLD_SYNC_CODES_FUNCTION)

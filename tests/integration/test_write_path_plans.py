@@ -12,7 +12,7 @@ import re
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, text
 
 from app.schemas.comments import CommentIn, CorrectionIn
 
@@ -22,29 +22,35 @@ BIG_TABLES = ("comments", "comment_tags", "classification_events")
 TAGGED = "O show foi incrível, mas o som estava baixo e o app travou na hora de comprar o ingresso de novo"
 
 
+def _add_old_comments(session, n: int = EXISTING) -> None:
+    """n comments with two tags each, written in SQL (no triggers' help needed: every copy is given)."""
+    session.execute(
+        text(
+                "INSERT INTO comments (id, text, occurred_at, category, confidence, model_version, classified_at,"
+                " created_at, updated_at, tag_codes)"
+                " SELECT gen_random_uuid(), 'comentário antigo ' || g, now() - (g % 720) * interval '1 hour',"
+                " 'ELOGIO', 0.9, 'local:teste', now(), now(), now(), 'show_som|app_busca'"
+                " FROM generate_series(1, :n) AS g"
+        ),
+        {"n": n},
+    )
+    session.execute(
+        text(
+            "INSERT INTO comment_tags (comment_id, code, position, category, occurred_at, classified_at)"
+            " SELECT c.id, v.code, v.position, c.category, c.occurred_at, c.classified_at"
+            " FROM comments c, (VALUES ('show_som', 0), ('app_busca', 1)) AS v(code, position)"
+            " WHERE c.model_version = 'local:teste'"
+        )
+    )
+
+
 @pytest.fixture
 def crowded(app):
     """The test database with EXISTING comments (two tags each), analysed like a running system's."""
     from app.extensions import db
 
     with app.app_context():
-        db.session.execute(
-            text(
-                "INSERT INTO comments (id, text, occurred_at, category, confidence, model_version, classified_at,"
-                " created_at, updated_at, tag_codes)"
-                " SELECT gen_random_uuid(), 'comentário antigo ' || g, now() - (g % 720) * interval '1 hour',"
-                " 'ELOGIO', 0.9, 'local:teste', now(), now(), now(), 'show_som|app_busca'"
-                " FROM generate_series(1, :n) AS g"
-            ),
-            {"n": EXISTING},
-        )
-        db.session.execute(
-            text(
-                "INSERT INTO comment_tags (comment_id, code, position, category, occurred_at, classified_at)"
-                " SELECT c.id, v.code, v.position, c.category, c.occurred_at, c.classified_at"
-                " FROM comments c, (VALUES ('show_som', 0), ('app_busca', 1)) AS v(code, position)"
-            )
-        )
+        _add_old_comments(db.session)
         db.session.commit()
         with db.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
@@ -123,3 +129,38 @@ def test_ingest_and_correction_never_scan_a_whole_table(crowded, role_tokens):
             {"id": stored[0]["id"]},
         ).one()
         assert tuple(row) == ("app_busca", "CRÍTICA", "CRÍTICA", True)
+
+
+def test_a_connection_opened_on_a_small_table_does_not_keep_a_small_table_plan(app, app_factory):
+    """Triggers' plans are cached per connection: a web worker that started while the tables were small (a new
+    deployment, a fresh database) must not keep scanning whole tables once they have grown. The tables are not
+    analysed in between, as when nothing has run ANALYZE yet."""
+    from sqlalchemy import select as sa_select
+    from sqlalchemy.pool import StaticPool
+
+    from app.extensions import db
+    from app.services import comments
+
+    def pid() -> int:
+        return db.session.execute(sa_select(func.pg_backend_pid())).scalar_one()
+
+    # One connection for the whole test: every checkout of this app is the same PostgreSQL backend.
+    worker_app = app_factory(SQLALCHEMY_ENGINE_OPTIONS={"poolclass": StaticPool})
+    with worker_app.app_context():
+        worker = pid()
+        db.session.commit()
+        for n in range(8):  # past PostgreSQL's 5 custom plans: from here on a cached generic plan may be reused
+            comments.ingest([CommentIn(texto=f"{TAGGED} [{n}.{i}]") for i in range(3)])
+    with app.app_context():  # another backend grows the tables
+        assert pid() != worker
+        _add_old_comments(db.session)
+        db.session.commit()
+    with worker_app.app_context():
+        items = [CommentIn(texto=f"{TAGGED} ({i})") for i in range(100)]
+        plans = _plans_of(db.session, lambda: comments.ingest(items))
+        assert pid() == worker  # the same backend, with whatever it had cached
+        db.session.commit()
+        db.engine.dispose()
+
+    assert any("UPDATE comments c SET tag_codes" in p for p in plans)
+    assert _full_scans(plans) == []
