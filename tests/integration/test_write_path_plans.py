@@ -26,11 +26,11 @@ def _add_old_comments(session, n: int = EXISTING) -> None:
     """n comments with two tags each, written in SQL (no triggers' help needed: every copy is given)."""
     session.execute(
         text(
-                "INSERT INTO comments (id, text, occurred_at, category, confidence, model_version, classified_at,"
-                " created_at, updated_at, tag_codes)"
-                " SELECT gen_random_uuid(), 'comentário antigo ' || g, now() - (g % 720) * interval '1 hour',"
-                " 'ELOGIO', 0.9, 'local:teste', now(), now(), now(), 'show_som|app_busca'"
-                " FROM generate_series(1, :n) AS g"
+            "INSERT INTO comments (id, text, occurred_at, category, confidence, model_version, classified_at,"
+            " created_at, updated_at, tag_codes)"
+            " SELECT gen_random_uuid(), 'comentário antigo ' || g, now() - (g % 720) * interval '1 hour',"
+            " 'ELOGIO', 0.9, 'local:teste', now(), now(), now(), 'show_som|app_busca'"
+            " FROM generate_series(1, :n) AS g"
         ),
         {"n": n},
     )
