@@ -57,6 +57,20 @@ def crowded(app):
     return app
 
 
+@pytest.fixture
+def one_connection(app_factory):
+    """An app whose every checkout is the same PostgreSQL backend (the work may commit several times: the
+    auto_explain settings and the notice handler must stay on the connection that runs it)."""
+    from sqlalchemy.pool import StaticPool
+
+    from app.extensions import db
+
+    worker_app = app_factory(SQLALCHEMY_ENGINE_OPTIONS={"poolclass": StaticPool})
+    yield worker_app
+    with worker_app.app_context():
+        db.engine.dispose()
+
+
 def _plans_of(session, work) -> list[str]:
     """Run work() on this session's connection with auto_explain on; return the plan of every statement it ran."""
     conn = session.connection()
@@ -91,13 +105,12 @@ def _full_scans(plans: list[str]) -> list[str]:
     return [p for p in plans if pattern.search(p)]
 
 
-def test_ingest_and_correction_never_scan_a_whole_table(crowded, role_tokens):
+def test_ingest_and_correction_never_scan_a_whole_table(crowded, role_tokens, one_connection):
     from app.extensions import db
     from app.models.user import User
     from app.services import comments
 
-    app = crowded
-    with app.app_context():
+    with one_connection.app_context():
         curator = db.session.scalars(db.select(User).where(User.role == "curador")).first()
         items = [CommentIn(texto=f"{TAGGED} ({i})", artista="Banda Aurora", album="Disco Novo") for i in range(100)]
         stored: list = []
@@ -131,12 +144,11 @@ def test_ingest_and_correction_never_scan_a_whole_table(crowded, role_tokens):
         assert tuple(row) == ("app_busca", "CRÍTICA", "CRÍTICA", True)
 
 
-def test_a_connection_opened_on_a_small_table_does_not_keep_a_small_table_plan(app, app_factory):
+def test_a_connection_opened_on_a_small_table_does_not_keep_a_small_table_plan(app, one_connection):
     """Triggers' plans are cached per connection: a web worker that started while the tables were small (a new
     deployment, a fresh database) must not keep scanning whole tables once they have grown. The tables are not
     analysed in between, as when nothing has run ANALYZE yet."""
     from sqlalchemy import select as sa_select
-    from sqlalchemy.pool import StaticPool
 
     from app.extensions import db
     from app.services import comments
@@ -144,8 +156,7 @@ def test_a_connection_opened_on_a_small_table_does_not_keep_a_small_table_plan(a
     def pid() -> int:
         return db.session.execute(sa_select(func.pg_backend_pid())).scalar_one()
 
-    # One connection for the whole test: every checkout of this app is the same PostgreSQL backend.
-    worker_app = app_factory(SQLALCHEMY_ENGINE_OPTIONS={"poolclass": StaticPool})
+    worker_app = one_connection
     with worker_app.app_context():
         worker = pid()
         db.session.commit()
@@ -160,7 +171,6 @@ def test_a_connection_opened_on_a_small_table_does_not_keep_a_small_table_plan(a
         plans = _plans_of(db.session, lambda: comments.ingest(items))
         assert pid() == worker  # the same backend, with whatever it had cached
         db.session.commit()
-        db.engine.dispose()
 
     assert any("UPDATE comments c SET tag_codes" in p for p in plans)
     assert _full_scans(plans) == []
