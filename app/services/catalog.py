@@ -35,7 +35,7 @@ def _insert_ignoring_conflicts(model: type, rows: list[dict]) -> None:
 def resolve_artists(names: Iterable[str]) -> dict[str, Named]:
     """Map each name_key to its artist, creating the missing ones (no commit)."""
     wanted: dict[str, str] = {}
-    for name in set(names):
+    for name in dict.fromkeys(names):  # first spelling of a new name wins (its display name), in batch order
         wanted.setdefault(name_key(name), " ".join(name.split()))
     if not wanted:
         return {}
@@ -57,7 +57,7 @@ def resolve_artists(names: Iterable[str]) -> dict[str, Named]:
 def resolve_albums(pairs: Iterable[tuple[str | None, str]], artists: dict[str, Named]) -> dict[tuple[str, str], Named]:
     """Map (artist_key, title_key) to its album, creating the missing ones (no commit)."""
     wanted: dict[tuple[str, str], str] = {}
-    for artist_name, title in set(pairs):
+    for artist_name, title in dict.fromkeys(pairs):
         key = (name_key(artist_name) if artist_name else "", name_key(title))
         wanted.setdefault(key, " ".join(title.split()))
     if not wanted:

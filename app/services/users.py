@@ -95,8 +95,12 @@ def revoke(jwt_payload: dict[str, Any], extra_tokens: list[str] | None = None) -
 
 def is_revoked(payload: dict[str, Any]) -> bool:
     """The token itself, or (for an access token) the refresh token it was issued with, is revoked."""
-    jtis = [payload["jti"]] + ([payload["rjti"]] if isinstance(payload.get("rjti"), str) else [])
-    return db.session.scalar(select(func.count()).where(TokenBlocklist.jti.in_(jtis))) > 0
+    return db.session.scalar(select(func.count()).where(TokenBlocklist.jti.in_(_token_jtis(payload)))) > 0
+
+
+def _token_jtis(payload: dict[str, Any]) -> list[str]:
+    """The token's own jti, and for an access token the jti of the refresh token it was issued with."""
+    return [payload["jti"]] + ([payload["rjti"]] if isinstance(payload.get("rjti"), str) else [])
 
 
 def revoked_and_user(payload: dict[str, Any], user_id: int | None) -> tuple[bool, User | None]:
@@ -104,8 +108,7 @@ def revoked_and_user(payload: dict[str, Any], user_id: int | None) -> tuple[bool
     (a second query only when the user does not exist)."""
     if user_id is None:
         return is_revoked(payload), None
-    jtis = [payload["jti"]] + ([payload["rjti"]] if isinstance(payload.get("rjti"), str) else [])
-    revoked = exists().where(TokenBlocklist.jti.in_(jtis))
+    revoked = exists().where(TokenBlocklist.jti.in_(_token_jtis(payload)))
     row = db.session.execute(select(User, revoked).where(User.id == user_id)).first()
     if row is None:
         return is_revoked(payload), None

@@ -269,6 +269,8 @@ def test_artists_and_albums_are_stored_once_whatever_the_spelling(app, api):
 
     assert first[0]["artista"] == first[1]["artista"] == later["artista"]
     assert first[0]["album"] == first[1]["album"]
+    # A new name is stored as first spelled in the batch (spaces tidied), whatever the batch's other spellings.
+    assert (first[0]["artista"], first[0]["album"]) == ("anitta", "Funk Generation")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Artist)) == 2
         # The same title by two artists is two albums.
