@@ -1,7 +1,8 @@
 """Artists and albums named in comments: resolved to ids, created when new (race-safe).
 
 Ingest resolves the names of every batch, so this is on the hot path of `POST /api/comentarios`: rows are read as
-plain (id, name) tuples, not ORM objects, and the keys travel as one array parameter on PostgreSQL."""
+plain (id, name) tuples, not ORM objects, and on PostgreSQL the keys travel as one text array through the driver
+(app/services/driver_sql.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models.catalog import Album, Artist, name_key
+from app.services import driver_sql
 from app.services.queries import one_of
 
 
@@ -32,6 +34,14 @@ def _insert_ignoring_conflicts(model: type, rows: list[dict]) -> None:
     db.session.execute(insert(model).on_conflict_do_nothing(), rows)
 
 
+# The lookups on PostgreSQL, through the driver (app/services/driver_sql.py): keys as one text array each.
+_ARTISTS_SQL = "SELECT name_key, id, name FROM artists WHERE name_key = ANY(%s::text[])"
+_ALBUMS_SQL = (
+    "SELECT artist_key, title_key, id, title FROM albums"
+    " WHERE artist_key = ANY(%s::text[]) AND title_key = ANY(%s::text[])"
+)
+
+
 def resolve_artists(names: Iterable[str]) -> dict[str, Named]:
     """Map each name_key to its artist, creating the missing ones (no commit)."""
     wanted: dict[str, str] = {}
@@ -41,9 +51,13 @@ def resolve_artists(names: Iterable[str]) -> dict[str, Named]:
         return {}
 
     def fetch(keys: list[str]) -> dict[str, Named]:
-        rows = db.session.execute(
-            select(Artist.name_key, Artist.id, Artist.name).where(one_of(Artist.name_key, keys))
-        ).tuples()
+        conn = driver_sql.connection()
+        if conn is not None:
+            rows = driver_sql.rows(conn, _ARTISTS_SQL, (driver_sql.text_array(keys),))
+        else:
+            rows = db.session.execute(
+                select(Artist.name_key, Artist.id, Artist.name).where(one_of(Artist.name_key, keys))
+            ).tuples()
         return {key: Named(artist_id, name) for key, artist_id, name in rows}
 
     found = fetch(list(wanted))
@@ -67,12 +81,17 @@ def resolve_albums(pairs: Iterable[tuple[str | None, str]], artists: dict[str, N
         # Both columns of the unique index as arrays (one range scan of it), the exact pairs kept in Python: an IN
         # over (artist_key, title_key) tuples costs bound parameters and planning per pair on every request.
         wanted_keys = set(keys)
-        rows = db.session.execute(
-            select(Album.artist_key, Album.title_key, Album.id, Album.title).where(
-                one_of(Album.artist_key, sorted({a for a, _ in keys})),
-                one_of(Album.title_key, sorted({t for _, t in keys})),
-            )
-        ).tuples()
+        artist_keys, title_keys = sorted({a for a, _ in keys}), sorted({t for _, t in keys})
+        conn = driver_sql.connection()
+        if conn is not None:
+            params = (driver_sql.text_array(artist_keys), driver_sql.text_array(title_keys))
+            rows = driver_sql.rows(conn, _ALBUMS_SQL, params)
+        else:
+            rows = db.session.execute(
+                select(Album.artist_key, Album.title_key, Album.id, Album.title).where(
+                    one_of(Album.artist_key, artist_keys), one_of(Album.title_key, title_keys)
+                )
+            ).tuples()
         return {(a, t): Named(album_id, title) for a, t, album_id, title in rows if (a, t) in wanted_keys}
 
     found = fetch(list(wanted))

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import JSON, Table, delete, func, insert, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.classifier import Classification, Classifier, classify_with_names, get_classifier
 from app.classifier.taxonomy import known_codes
@@ -23,7 +22,7 @@ from app.models.comment import ClassificationEvent, Comment, CommentTag
 from app.models.user import User
 from app.schemas.comments import CommentFilters, CommentIn, CorrectionIn
 from app.serializers.comments import TAG_SEPARATOR, comment_json, comment_wire, history_json
-from app.services import queries
+from app.services import driver_sql, queries
 from app.services.catalog import resolve_albums, resolve_artists
 from app.services.queries import comments_select, one_of
 from app.tasks.dispatch import background_is_eager, dispatch_quietly
@@ -102,7 +101,13 @@ def stored_texts(ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The stored text of each of these ids that exists (two columns: no comment objects for a lookup)."""
     if not ids:
         return {}
+    conn = driver_sql.connection()
+    if conn is not None:
+        return dict(driver_sql.rows(conn, _STORED_TEXTS_SQL, (driver_sql.text_array(ids),)))
     return dict(db.session.execute(select(Comment.id, Comment.text).where(one_of(Comment.id, ids))).tuples().all())
+
+
+_STORED_TEXTS_SQL = "SELECT id, text FROM comments WHERE id = ANY(%s::uuid[])"
 
 
 def classify_items(classifier: Classifier, items: Sequence[CommentIn]) -> list[Classification]:
@@ -173,9 +178,9 @@ def _store_new(
                 classified_at=now,
                 model_version=result.modelo,
             )
-    _bulk_insert(Comment.__table__, _COMMENT_COLUMNS, comment_rows)
-    _bulk_insert(CommentTag.__table__, _TAG_COLUMNS, tag_rows)
-    _bulk_insert(ClassificationEvent.__table__, _EVENT_COLUMNS, event_rows)
+    driver_sql.copy_rows(Comment.__table__, _COMMENT_COLUMNS, comment_rows)
+    driver_sql.copy_rows(CommentTag.__table__, _TAG_COLUMNS, tag_rows)
+    driver_sql.copy_rows(ClassificationEvent.__table__, _EVENT_COLUMNS, event_rows)
     return out, to_refine
 
 
@@ -260,44 +265,6 @@ def refine(comment_ids: Sequence[uuid.UUID]) -> dict[str, int]:
         )
     db.session.commit()
     return {"revistos": len(comments), "alterados": changed}
-
-
-def _bulk_insert(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-    """Insert rows (tuples in `columns` order) in the session's transaction.
-
-    PostgreSQL with psycopg 3: one COPY per table instead of one INSERT per row (executemany). Same rows, same
-    transaction, about half the Python and PostgreSQL CPU per stored comment (benchmarks/RESULTS.md). Driver
-    errors are wrapped the way SQLAlchemy wraps them (IntegrityError, OperationalError...), so callers and error
-    handlers see the same exceptions as before. Other databases (SQLite, the embedded path): executemany.
-    """
-    if not rows:
-        return
-    conn = db.session.connection()
-    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
-        db.session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
-        return
-    import psycopg
-
-    # JSON columns: SQLAlchemy's JSON type serialises every value (None included, as JSON null); do the same.
-    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
-    quote = conn.dialect.identifier_preparer
-    sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) FROM STDIN"
-    driver_conn = conn.connection.driver_connection
-    try:
-        with driver_conn.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in rows:
-                if json_at:
-                    row = list(row)
-                    for i in json_at:
-                        row[i] = orjson.dumps(row[i]).decode()
-                copy.write_row(row)
-    except psycopg.Error as exc:
-        invalidated = conn.dialect.is_disconnect(exc, driver_conn, None)
-        if invalidated:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            sql, None, exc, psycopg.Error, connection_invalidated=invalidated, dialect=conn.dialect
-        ) from exc
 
 
 def get(comment_id: uuid.UUID) -> Comment:

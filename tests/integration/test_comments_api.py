@@ -279,6 +279,44 @@ def test_artists_and_albums_are_stored_once_whatever_the_spelling(app, api):
     assert sorted(found) == sorted([first[0]["id"], first[1]["id"], later["id"]])
 
 
+# Names the PostgreSQL lookups pass inside one array literal: quotes, backslashes, commas, braces, NULL-like words.
+AWKWARD_NAMES = ['Guns N\' "Roses"', "AC\\DC", "Earth, Wind & Fire", "{Braces}", "NULL", "   ", "Ünïcödé ãé"]
+
+
+@pytest.mark.parametrize("name", [n for n in AWKWARD_NAMES if n.strip()])
+def test_awkward_artist_and_album_names_are_found_again_on_the_next_ingest(app, api, name):
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models.catalog import Album, Artist
+
+    first = api.created({"texto": "Amei o show", "artista": name, "album": name})
+    again = api.created([{"texto": "Que hino", "artista": name, "album": name}, {"texto": "Outro", "artista": "x"}])
+
+    assert first["artista"] == again[0]["artista"] == name
+    assert first["album"] == again[0]["album"] == name
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).where(Artist.name == name)) == 1
+        assert db.session.scalar(select(func.count()).where(Album.title == name)) == 1
+    assert sorted(api.ids(artista=name)) == sorted([first["id"], again[0]["id"]])
+
+
+def test_text_array_round_trips_every_awkward_value(app):
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from app.services import driver_sql
+
+    values = [*AWKWARD_NAMES, "", "a\\\\b", 'x"', "\\", "vírgula,\"aspas\"\\barra{}"]
+    with app.app_context():
+        conn = driver_sql.connection()
+        assert conn is not None, "the suite runs on PostgreSQL through psycopg"
+        assert driver_sql.rows(conn, "SELECT %s::text[]", (driver_sql.text_array(values),)) == [(values,)]
+        ids = [uuid.uuid4() for _ in range(3)]
+        assert db.session.execute(text("SELECT CAST(:a AS uuid[])"), {"a": driver_sql.text_array(ids)}).scalar() == ids
+        db.session.rollback()
+
+
 # --- listing ---------------------------------------------------------------------------------------------------
 
 

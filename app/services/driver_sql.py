@@ -1,0 +1,98 @@
+"""The ingest hot path's SQL on PostgreSQL, straight through psycopg on the session's own connection.
+
+Every `POST /api/comentarios` looks up its ids, artists and albums and writes three tables. Through SQLAlchemy each
+lookup costs ~0.4-0.9 ms of client CPU before the database sees it (statement building, cache key, execution
+context, result proxy), and a list of UUIDs is dumped element by element; here a lookup is one prepared statement
+with its keys as one text array literal, and the rows are written with COPY (benchmarks/RESULTS.md). The statements
+run inside the session's transaction, so they commit or roll back with it, and driver errors surface as the same
+SQLAlchemy exceptions (IntegrityError, OperationalError...) that callers and error handlers already expect.
+
+Other databases (SQLite: `make run`, tests of the embedded path): `connection()` is None and callers use their
+SQLAlchemy statement instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Table, insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from app.extensions import db
+
+
+def connection() -> Connection | None:
+    """The session's connection (its transaction begun) when it is PostgreSQL through psycopg, else None."""
+    conn = db.session.connection()
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        return None
+    return conn
+
+
+@contextmanager
+def _wrapped(conn: Connection, sql: str) -> Iterator[Any]:
+    """The psycopg connection, with driver errors raised as SQLAlchemy raises them (a lost connection is
+    invalidated, so the pool never hands it out again)."""
+    import psycopg
+
+    driver_conn = conn.connection.driver_connection
+    try:
+        yield driver_conn
+    except psycopg.Error as exc:
+        invalidated = conn.dialect.is_disconnect(exc, driver_conn, None)
+        if invalidated:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, None, exc, psycopg.Error, connection_invalidated=invalidated, dialect=conn.dialect
+        ) from exc
+
+
+def rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Run one statement (psycopg `%s` placeholders) in the session's transaction and return its rows."""
+    with _wrapped(conn, sql) as driver_conn, driver_conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def text_array(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal of these values as text (`'{"a","b"}'`), cast in SQL (`%s::uuid[]`).
+
+    One string parameter instead of a list psycopg dumps element by element (~1.5 µs per UUID in Python): a
+    batch's 100 ids cost one join. Every element is quoted, with `\\` and `"` escaped, so any text is safe."""
+    parts = []
+    for value in values:
+        text = str(value)
+        if "\\" in text or '"' in text:
+            text = text.replace("\\", "\\\\").replace('"', '\\"')
+        parts.append(f'"{text}"')
+    return "{" + ",".join(parts) + "}"
+
+
+def copy_rows(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Insert rows (tuples in `columns` order) in the session's transaction.
+
+    PostgreSQL with psycopg: one COPY per table instead of one INSERT per row (executemany). Same rows, same
+    transaction, about half the Python and PostgreSQL CPU per stored comment (benchmarks/RESULTS.md). Other
+    databases (SQLite, the embedded path): executemany.
+    """
+    if not rows:
+        return
+    conn = connection()
+    if conn is None:
+        db.session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    # JSON columns: SQLAlchemy's JSON type serialises every value (None included, as JSON null); do the same.
+    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    quote = conn.dialect.identifier_preparer
+    sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) FROM STDIN"
+    with _wrapped(conn, sql) as driver_conn, driver_conn.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            if json_at:
+                row = list(row)
+                for i in json_at:
+                    row[i] = orjson.dumps(row[i]).decode()
+            copy.write_row(row)
