@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -109,8 +110,16 @@ class ClassificationEvent(db.Model):
     __table_args__ = (
         CheckConstraint("source IN ('modelo', 'curador')", name="source_valid"),
         Index("ix_classification_events_comment_id_created_at", "comment_id", "created_at"),
-        # The panel's "reviewed today" and "corrections for the next retraining" counts.
-        Index("ix_classification_events_source_created_at", "source", "created_at"),
+        # The panel's "reviewed today" and "corrections for the next retraining" counts: curator events only, so
+        # ingest's `modelo` events add no entry (queries name the value as a literal: curation.BY_CURATOR).
+        Index(
+            "ix_classification_events_curator_created_at",
+            "created_at",
+            "user_id",
+            "comment_id",
+            postgresql_where=text("source = 'curador'"),
+            sqlite_where=text("source = 'curador'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, literal, select, update
 from sqlalchemy.orm import lazyload
 
 from app.errors import ValidationFailed
@@ -119,6 +119,11 @@ def decode_queue_cursor(token: str | None) -> Cursor | None:
     return Cursor.decode(token, REVIEW_ORDERING) if token else None
 
 
+# Curator events, with the value written into the SQL: the index over them is partial (source = 'curador', migration
+# a1c0ingest003), and only a plan that knows the value can use it (a prepared statement's generic plan does not).
+BY_CURATOR = ClassificationEvent.source == literal("curador", literal_execute=True)
+
+
 def _today_start() -> datetime:
     return datetime.combine(datetime.now(UTC).date(), time.min, tzinfo=UTC)
 
@@ -126,17 +131,13 @@ def _today_start() -> datetime:
 def _corrections_count():
     # Counted on the history (indexed by source) rather than a LIKE over every comment: a corrected comment keeps
     # its curator label (the second opinion never revisits it), so both say the same.
-    return (
-        select(func.count(func.distinct(ClassificationEvent.comment_id)))
-        .where(ClassificationEvent.source == "curador")
-        .scalar_subquery()
-    )
+    return select(func.count(func.distinct(ClassificationEvent.comment_id))).where(BY_CURATOR).scalar_subquery()
 
 
 def review_progress(user: User) -> dict[str, Any]:
     """Reviewed today (by this user and by everyone), what is left in the queue (capped count) and how many
     corrections the next retraining would use: one round trip, as the queue shows them with every item."""
-    today = (ClassificationEvent.source == "curador", ClassificationEvent.created_at >= _today_start())
+    today = (BY_CURATOR, ClassificationEvent.created_at >= _today_start())
     cap = current_app.config["PANEL_COUNT_CAP"]
     queue = select(Comment.id).where(*queue_conditions()).limit(cap + 1).subquery()
     stmt = select(

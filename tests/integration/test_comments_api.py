@@ -307,7 +307,7 @@ def test_text_array_round_trips_every_awkward_value(app):
     from app.extensions import db
     from app.services import driver_sql
 
-    values = [*AWKWARD_NAMES, "", "a\\\\b", 'x"', "\\", "vírgula,\"aspas\"\\barra{}"]
+    values = [*AWKWARD_NAMES, "", "a\\\\b", 'x"', "\\", 'vírgula,"aspas"\\barra{}']
     with app.app_context():
         conn = driver_sql.connection()
         assert conn is not None, "the suite runs on PostgreSQL through psycopg"

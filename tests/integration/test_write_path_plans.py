@@ -174,3 +174,42 @@ def test_a_connection_opened_on_a_small_table_does_not_keep_a_small_table_plan(a
 
     assert any("UPDATE comments c SET tag_codes" in p for p in plans)
     assert _full_scans(plans) == []
+
+
+def test_curator_counts_read_the_curator_index_in_every_plan(crowded, role_tokens, one_connection):
+    """Ingest writes no entry into the curator-events index (it is partial: source = 'curador'); the panel's
+    counts must still use it, also once the driver has prepared the statement and PostgreSQL may reuse a generic
+    plan, which cannot use a partial index unless the value is written into the SQL."""
+    from app.extensions import db
+    from app.models.user import User
+    from app.services import curation
+
+    with one_connection.app_context():
+        curator = db.session.scalars(db.select(User).where(User.role == "curador")).first()
+        db.session.execute(
+            text(
+                "INSERT INTO classification_events (comment_id, source, category, confidence, tags, created_at,"
+                " user_id) SELECT id, CASE WHEN row_number() OVER () % 1000 = 0 THEN 'curador' ELSE 'modelo' END,"
+                " category, 0.9, '[]', now(), CASE WHEN row_number() OVER () % 1000 = 0 THEN :uid END"
+                " FROM comments"
+            ),
+            {"uid": curator.id},
+        )
+        db.session.commit()
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE classification_events"))
+        for _ in range(8):  # past psycopg's prepare threshold and PostgreSQL's 5 custom plans
+            progress = curation.review_progress(curator)
+            db.session.commit()
+        counted: list = []
+        plans = _plans_of(
+            db.session,
+            lambda: counted.extend([curation.review_progress(curator), curation.corrections_for_retraining()]),
+        )
+
+    assert progress["hoje_todos"] == progress["hoje_meus"] == counted[0]["hoje_todos"] == EXISTING // 1000
+    assert counted[1] == EXISTING // 1000
+    counts = [p for p in plans if "FROM classification_events" in p]
+    assert len(counts) == 2, plans
+    assert all("ix_classification_events_curator_created_at" in p for p in counts), counts
+    assert not [p for p in counts if "Seq Scan on classification_events" in p], counts
