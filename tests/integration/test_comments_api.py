@@ -301,6 +301,31 @@ def test_awkward_artist_and_album_names_are_found_again_on_the_next_ingest(app, 
     assert sorted(api.ids(artista=name)) == sorted([first["id"], again[0]["id"]])
 
 
+AWKWARD_TEXTS = ["tab\taqui", "linha\nnova", "cr\rlf\r\n", "barra \\ invertida", "\\N", "\\.", "fim \\", "🔥 ação"]
+
+
+def test_awkward_texts_are_stored_and_read_back_exactly(app, api):
+    """Ingest writes with COPY's text format: its reserved characters must come back as they were sent."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models.comment import ClassificationEvent, Comment
+
+    sent = [{"texto": f"Amei o show {t} de novo", "alvo": "show"} for t in AWKWARD_TEXTS]
+    created = api.created(sent)
+    assert [c["texto"] for c in created] == [s["texto"] for s in sent]
+    with app.app_context():
+        for out, item in zip(created, sent, strict=True):
+            comment = db.session.get(Comment, uuid.UUID(out["id"]))
+            assert comment.text == item["texto"]
+            assert comment.target == "show"
+            event = db.session.scalars(
+                select(ClassificationEvent).where(ClassificationEvent.comment_id == comment.id)
+            ).one()
+            assert event.tags == [t.code for t in comment.tags]
+    assert [api.get(c["id"]).get_json()["texto"] for c in created] == [s["texto"] for s in sent]
+
+
 def test_text_array_round_trips_every_awkward_value(app):
     from sqlalchemy import text
 
