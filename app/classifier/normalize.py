@@ -121,6 +121,9 @@ _MONEY_RE = re.compile(
     r"(?:r\$|us\$|\$|€|£)\s?\d[\d.,]*(?:\s?(?:mil|k|reais))?"
     r"|\b\d[\d.,]*\s?(?:mil\s)?(?:reais|real|conto|pila|contos|dolares|dollars|bucks|euros|pesos)\b"
 )
+# Every match of _MONEY_RE contains one of these (a currency sign or the start of a currency word): a text without
+# any skips the regex, with the same result.
+_MONEY_HINTS = ("$", "€", "£", "reai", "real", "cont", "pila", "dolar", "dollar", "buck", "euro", "peso")
 _TIME_RE = re.compile(r"\b\d{1,2}[:h]\d{2}\b|\b\d{1,2}\s?(?:min|minutos|seg|segundos|h|hrs?|horas)\b")
 _YEAR_RE = re.compile(r"\b(?:19[5-9]\d|20[0-4]\d)\b")
 _NUMBER_RE = re.compile(r"\b\d+(?:[.,]\d+)*(?:º|ª|o|a)?\b")
@@ -242,9 +245,11 @@ def _normalize(text: str) -> str:
     if "#" in t:
         t = _HASHTAG_RE.sub(rf" {HASHTAG} \1 ", t)
     if _HAS_DIGIT_RE.search(t):
-        t = _MONEY_RE.sub(f" {MONEY} ", t)
+        if any(hint in t for hint in _MONEY_HINTS):
+            t = _MONEY_RE.sub(f" {MONEY} ", t)
         t = _TIME_RE.sub(f" {TIME} ", t)
-        t = _YEAR_RE.sub(f" {YEAR} ", t)
+        if "19" in t or "20" in t:
+            t = _YEAR_RE.sub(f" {YEAR} ", t)
         t = _NUMBER_RE.sub(f" {NUMBER} ", t)
         t = _DIGIT_RE.sub("0", t)  # digits glued to letters ("4k", "808s") keep their shape, not their value
     t = t.translate(_TRANSLATION)  # accents, emoji and punctuation in one C-level pass
