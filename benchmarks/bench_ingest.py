@@ -124,6 +124,34 @@ def with_db(url: str, name: str) -> str:
     return make_url(plain_pg(url)).set(database=name).render_as_string(hide_password=False)
 
 
+def command_env(db_url: str, model_dir: str) -> dict[str, str]:
+    """The environment of the flask commands and gunicorn: this process's, minus its database/broker settings, plus
+    the throwaway database, the model, one thread per BLAS pool, code from ROOT and random production secrets."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_", "APP_ENV", "PROMETHEUS_"))
+    }
+    env.update(
+        {
+            "FLASK_APP": "wsgi",
+            "DATABASE_URL": db_url,
+            "MODEL_DIR": model_dir,
+            "OMP_NUM_THREADS": "1",
+            "OMP_WAIT_POLICY": "PASSIVE",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+            # A PostgreSQL URL means production (issue 6): the CLI steps need strong secrets too.
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+            "ADMIN_PASSWORD": secrets.token_urlsafe(24),
+        }
+    )
+    return env
+
+
 def run(cmd: list[str], env: dict[str, str], timeout: float, what: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
@@ -996,28 +1024,7 @@ def main() -> int:
             conn.execute(f'CREATE DATABASE "{db_name}"')
         created_db = True
         model_dir = args.model_dir or str(tmp / "models")
-        base_env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_", "APP_ENV", "PROMETHEUS_"))
-        }
-        base_env.update(
-            {
-                "FLASK_APP": "wsgi",
-                "DATABASE_URL": db_url,
-                "MODEL_DIR": model_dir,
-                "OMP_NUM_THREADS": "1",
-                "OMP_WAIT_POLICY": "PASSIVE",
-                "OPENBLAS_NUM_THREADS": "1",
-                "MKL_NUM_THREADS": "1",
-                "LOG_LEVEL": "WARNING",
-                "PYTHONPATH": str(ROOT),
-                # A PostgreSQL URL means production (issue 6): the CLI steps need strong secrets too.
-                "SECRET_KEY": secrets.token_urlsafe(48),
-                "JWT_SECRET_KEY": secrets.token_urlsafe(48),
-                "ADMIN_PASSWORD": secrets.token_urlsafe(24),
-            }
-        )
+        base_env = command_env(db_url, model_dir)
         log(f"database {db_name}: migrating")
         run([sys.executable, "-m", "flask", "db", "upgrade"], base_env, 300, "flask db upgrade")
         log(f"model into {model_dir} (trains when absent)")

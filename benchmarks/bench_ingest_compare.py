@@ -41,30 +41,6 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def side_env(root: Path, db_url: str, model_dir: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_", "APP_ENV", "PROMETHEUS_"))
-    }
-    env.update(
-        {
-            "FLASK_APP": "wsgi",
-            "DATABASE_URL": db_url,
-            "MODEL_DIR": model_dir,
-            "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(root),
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "JWT_SECRET_KEY": secrets.token_urlsafe(48),
-            "ADMIN_PASSWORD": secrets.token_urlsafe(24),
-        }
-    )
-    return env
-
-
 def run_side(root: Path, model_dir: str, args: argparse.Namespace, texts: list[str]) -> dict[str, dict]:
     """One side: fresh database, that code's migrations and gunicorn, the two phases. Returns rate and CPU."""
     bench.ROOT = root  # bench_ingest runs its commands and gunicorn from ROOT
@@ -75,7 +51,7 @@ def run_side(root: Path, model_dir: str, args: argparse.Namespace, texts: list[s
     with psycopg.connect(bench.plain_pg(args.pg), autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
     try:
-        env = side_env(root, db_url, model_dir)
+        env = bench.command_env(db_url, model_dir)  # PYTHONPATH: bench.ROOT, set to this side above
         bench.run([sys.executable, "-m", "flask", "db", "upgrade"], env, 300, "flask db upgrade")
         bench.ensure_model(env, model_dir)
         password = secrets.token_urlsafe(24)
