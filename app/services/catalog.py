@@ -6,8 +6,9 @@ plain (id, name) tuples, not ORM objects, and on PostgreSQL the keys travel as o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,10 +26,15 @@ class Named(NamedTuple):
     name: str
 
 
-def _insert_ignoring_conflicts(model: type, rows: list[dict]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, so concurrent ingests naming the same artist do not fail."""
+def _insert_ignoring_conflicts(model: type, rows: list[dict], key: Callable[[dict], Any]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, so concurrent ingests naming the same artist do not fail.
+
+    Rows go in in `key` order: a transaction waits on another's uncommitted row with the same key, so two batches
+    inserting the same new names in opposite orders would each wait on the other (a deadlock, aborted after
+    PostgreSQL's deadlock_timeout); in one order, the later one just waits for the earlier to commit."""
     if not rows:
         return
+    rows = sorted(rows, key=key)
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     db.session.execute(insert(model).on_conflict_do_nothing(), rows)
@@ -63,7 +69,7 @@ def resolve_artists(names: Iterable[str]) -> dict[str, Named]:
     found = fetch(list(wanted))
     missing = [{"name": wanted[k], "name_key": k} for k in wanted if k not in found]
     if missing:
-        _insert_ignoring_conflicts(Artist, missing)
+        _insert_ignoring_conflicts(Artist, missing, key=itemgetter("name_key"))
         found.update(fetch([m["name_key"] for m in missing]))
     return found
 
@@ -108,6 +114,6 @@ def resolve_albums(pairs: Iterable[tuple[str | None, str]], artists: dict[str, N
                 }
             )
     if missing:
-        _insert_ignoring_conflicts(Album, missing)
+        _insert_ignoring_conflicts(Album, missing, key=itemgetter("artist_key", "title_key"))
         found.update(fetch([(m["artist_key"], m["title_key"]) for m in missing]))
     return found

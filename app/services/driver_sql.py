@@ -72,6 +72,21 @@ def text_array(values: Iterable[Any]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+def tag_codes_written() -> None:
+    """Tell the tag-codes trigger (migration 0012) that the next INSERT into comment_tags in this transaction is for
+    comments whose `tag_codes` the writer stored itself (ingest, import): it skips re-reading them (~15 µs of
+    PostgreSQL CPU per comment) and clears the flag, so any later statement is synced as usual. One round trip;
+    nothing to do on other databases (no trigger there)."""
+    conn = connection()
+    if conn is None:
+        return
+    with _wrapped(conn, _TAG_CODES_WRITTEN_SQL) as driver_conn:
+        driver_conn.execute(_TAG_CODES_WRITTEN_SQL)
+
+
+_TAG_CODES_WRITTEN_SQL = "SELECT set_config('alumusic.tag_codes_written', 'on', true)"
+
+
 def copy_rows(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
     """Insert rows (tuples in `columns` order) in the session's transaction.
 

@@ -342,6 +342,51 @@ def test_text_array_round_trips_every_awkward_value(app):
         db.session.rollback()
 
 
+def test_concurrent_batches_naming_the_same_new_artists_and_albums_in_any_order_all_succeed(app):
+    """Batches arriving together that name the same new artists and albums, each in its own order, all commit: the
+    new rows are inserted in one order (by key), so two transactions never wait on each other's rows in opposite
+    orders (a deadlock, answered as a 503, was seen at the start of an ingest benchmark with 5 workers)."""
+    import random
+    import threading
+
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models.catalog import Album, Artist
+    from app.services.catalog import resolve_albums, resolve_artists
+
+    threads, rounds, names = 4, 10, 200
+    barrier = threading.Barrier(threads)
+    failures: list[str] = []
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        with app.app_context():
+            for r in range(rounds):
+                artists = [f"Artista {r}-{i}" for i in range(names)]
+                pairs = [(a, f"Disco {r}-{i}") for i, a in enumerate(artists)]
+                rng.shuffle(artists)
+                rng.shuffle(pairs)
+                barrier.wait(timeout=60)
+                try:
+                    resolve_albums(pairs, resolve_artists(artists))
+                    db.session.commit()
+                except Exception as exc:  # any failure is the finding
+                    db.session.rollback()
+                    failures.append(f"round {r}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            db.session.remove()
+
+    pool = [threading.Thread(target=worker, args=(seed,)) for seed in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=300)
+    assert failures == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Artist)) == rounds * names
+        assert db.session.scalar(select(func.count()).select_from(Album)) == rounds * names
+
+
 # --- listing ---------------------------------------------------------------------------------------------------
 
 

@@ -144,36 +144,89 @@ def test_ingest_and_correction_never_scan_a_whole_table(crowded, role_tokens, on
         assert tuple(row) == ("app_busca", "CRÍTICA", "CRÍTICA", True)
 
 
-def test_a_connection_opened_on_a_small_table_does_not_keep_a_small_table_plan(app, one_connection):
+def test_a_connection_opened_on_a_small_table_does_not_keep_a_small_table_plan(app, role_tokens, one_connection):
     """Triggers' plans are cached per connection: a web worker that started while the tables were small (a new
     deployment, a fresh database) must not keep scanning whole tables once they have grown. The tables are not
     analysed in between, as when nothing has run ANALYZE yet."""
     from sqlalchemy import select as sa_select
 
     from app.extensions import db
+    from app.models.user import User
     from app.services import comments
 
     def pid() -> int:
         return db.session.execute(sa_select(func.pg_backend_pid())).scalar_one()
 
+    def ingest_then_correct(items: list[CommentIn]) -> None:
+        first = uuid.UUID(str(comments.ingest(items).items[0]["id"]))
+        comments.correct(first, CorrectionIn(categoria="CRÍTICA", tags_funcionalidades=["app_busca"]), curator)
+
     worker_app = one_connection
     with worker_app.app_context():
+        curator = db.session.scalars(db.select(User).where(User.role == "curador")).first()
         worker = pid()
         db.session.commit()
         for n in range(8):  # past PostgreSQL's 5 custom plans: from here on a cached generic plan may be reused
-            comments.ingest([CommentIn(texto=f"{TAGGED} [{n}.{i}]") for i in range(3)])
+            ingest_then_correct([CommentIn(texto=f"{TAGGED} [{n}.{i}]") for i in range(3)])
     with app.app_context():  # another backend grows the tables
         assert pid() != worker
         _add_old_comments(db.session)
         db.session.commit()
     with worker_app.app_context():
+        curator = db.session.merge(curator)
         items = [CommentIn(texto=f"{TAGGED} ({i})") for i in range(100)]
-        plans = _plans_of(db.session, lambda: comments.ingest(items))
+        plans = _plans_of(db.session, lambda: ingest_then_correct(items))
         assert pid() == worker  # the same backend, with whatever it had cached
         db.session.commit()
 
     assert any("UPDATE comments c SET tag_codes" in p for p in plans)
     assert _full_scans(plans) == []
+
+
+def test_ingest_writes_tag_codes_itself_and_later_tag_writes_are_still_synced(app, one_connection):
+    """Ingest stores each comment's tag codes in its row, so the tag-codes trigger skips ingest's own COPY
+    (migration a1c0ingest004); the flag is good for that one statement only: a tag written afterwards in the same
+    transaction is synced by the trigger, and every comment's codes match its tag rows."""
+    from app.extensions import db
+    from app.models.comment import CommentTag
+    from app.services import comments
+
+    with one_connection.app_context():
+        items = [CommentIn(texto=f"{TAGGED} <{i}>") for i in range(50)]
+        stored: list = []
+
+        def ingest_then_add_a_tag() -> None:
+            result = comments.stage_batch(items, comments.get_classifier())
+            stored.extend(result.items)
+            target = next(i for i in result.items if i["tags_funcionalidades"])
+            db.session.add(CommentTag(comment_id=uuid.UUID(str(target["id"])), code="merch_produtos", position=9))
+            db.session.flush()
+            mismatched.extend(
+                db.session.execute(
+                    text(
+                        "SELECT c.id FROM comments c WHERE c.id = ANY(CAST(:ids AS uuid[])) AND c.tag_codes IS"
+                        " DISTINCT FROM (SELECT string_agg(t.code, '|' ORDER BY t.position) FROM comment_tags t"
+                        " WHERE t.comment_id = c.id)"
+                    ),
+                    {"ids": [str(i["id"]) for i in result.items]},
+                ).all()
+            )
+            with_new_tag.append(
+                db.session.execute(
+                    text("SELECT tag_codes FROM comments WHERE id = :id"), {"id": str(target["id"])}
+                ).scalar_one()
+            )
+
+        mismatched: list = []
+        with_new_tag: list = []
+        plans = _plans_of(db.session, ingest_then_add_a_tag)
+
+    assert len(stored) == 50
+    assert sum(1 for i in stored if i["tags_funcionalidades"]) >= 40  # the text carries tags: COPY wrote rows
+    # The trigger's sync ran once: for the tag added after the COPY, not for the COPY.
+    assert sum("UPDATE comments c SET tag_codes" in p for p in plans) == 1
+    assert with_new_tag[0].split("|")[-1] == "merch_produtos"
+    assert mismatched == []
 
 
 def test_curator_counts_read_the_curator_index_in_every_plan(crowded, role_tokens, one_connection):
