@@ -479,17 +479,20 @@ def main() -> int:
         log(f"import: {imp}")
         return {"exp": exp, "lst": lst, "imp": imp}
 
-    measured = run_stack(env, password, phases)
-    clustered = None
-    if args.clustered_db:
-        url = clustered_copy(args, db_url, args.clustered_db)
-        env_c = {**env, "DATABASE_URL": url}
-        rows_c = prepare(env_c, url, password)
-        log(f"export from {args.clustered_db}")
-        clustered = run_stack(
-            env_c, password, lambda st: bench_export(st["base"], st["reader"], st["web"], rows_c, args.clustered_db)
-        )
-        log(f"export (clustered): {clustered}")
+    with results.scratch_redis(args.redis):
+        measured = run_stack(env, password, phases)
+        clustered = None
+        if args.clustered_db:
+            url = clustered_copy(args, db_url, args.clustered_db)
+            env_c = {**env, "DATABASE_URL": url}
+            rows_c = prepare(env_c, url, password)
+            log(f"export from {args.clustered_db}")
+            clustered = run_stack(
+                env_c,
+                password,
+                lambda st: bench_export(st["base"], st["reader"], st["web"], rows_c, args.clustered_db),
+            )
+            log(f"export (clustered): {clustered}")
 
     ctx = {"rows": expected, "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "load": load,
            "load_after": Path("/proc/loadavg").read_text().split()[0]}  # fmt: skip

@@ -1015,7 +1015,9 @@ def main() -> int:
     loadavg_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     notes: list[str] = []
     ok = False
+    cleanup = contextlib.ExitStack()
     try:
+        cleanup.enter_context(results.scratch_redis(args.redis))
         machine = machine_info(args.pg)
         log(f"machine: {machine}")
 
@@ -1181,6 +1183,7 @@ def main() -> int:
     finally:
         if server is not None:
             server.stop()
+        cleanup.close()
         if created_db:
             try:
                 with psycopg.connect(plain_pg(args.pg), autocommit=True, connect_timeout=5) as conn:

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import bench_ingest as bench  # benchmarks/ is on sys.path when the script runs
 import psycopg
+import results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,7 +130,9 @@ def main() -> int:
     old_root = workdir / "old"
     new_model = args.new_model_dir or str(workdir / "new_model")
     subprocess.run(["git", "worktree", "add", "--detach", str(old_root), args.old], cwd=ROOT, check=True)
+    cleanup = contextlib.ExitStack()
     try:
+        cleanup.enter_context(results.scratch_redis(args.redis))
         # The old side runs with this checkout's virtualenv: its pinned requirements are a subset of today's.
         texts = bench.load_texts()
         rows = []
@@ -152,6 +155,7 @@ def main() -> int:
             print(f"| {i} | " + " | ".join(cells) + " |")
         return 0
     finally:
+        cleanup.close()
         with contextlib.suppress(subprocess.CalledProcessError):
             subprocess.run(["git", "worktree", "remove", "--force", str(old_root)], cwd=ROOT, check=True)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
@@ -61,3 +64,25 @@ def machine_facts(root: Path) -> dict[str, str]:
         "python": platform.python_version(),
         "commit": commit,
     }
+
+
+@contextmanager
+def scratch_redis(url: str) -> Iterator[None]:
+    """The Redis database a benchmark's servers fill (Celery queues: every ingest queues second opinions that no
+    worker of the benchmark consumes; caches): emptied afterwards when it was empty before. A database that already
+    held keys may be someone else's: it is left as it is, with a note on stderr."""
+    if not url:
+        yield
+        return
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    was_empty = client.dbsize() == 0
+    if not was_empty:
+        print(f"note: {url} already holds keys; the benchmark's keys are left in it afterwards", file=sys.stderr)
+    try:
+        yield
+    finally:
+        if was_empty:
+            client.flushdb()
+        client.close()

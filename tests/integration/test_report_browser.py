@@ -110,6 +110,13 @@ def test_the_charts_render_with_data_under_a_strict_csp(live_report, browser):
     for chart_id in drawn:
         assert painted[chart_id]["pixels"] > 500, (chart_id, painted[chart_id])
         assert not painted[chart_id]["empty"], chart_id
+    # Confidence (0-1) and the share below the threshold (0-100%) are drawn against an axis each.
+    axes = page.evaluate(
+        """() => { const c = Chart.getChart(document.querySelector('#grafico-confianca_media_por_categoria canvas'));
+                   return {series: c.data.datasets.map(d => d.yAxisID || 'y'), y: c.scales.y.max,
+                           y1: c.scales.y1 ? c.scales.y1.max : null}; }"""
+    )
+    assert axes == {"series": ["y", "y1"], "y": 1, "y1": 100}
     status = page.text_content("#estado")
     assert "Dados gerados em" in status and "America/Sao_Paulo" in status
     # Every chart links its BI feeds, and they answer.

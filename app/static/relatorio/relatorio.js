@@ -38,6 +38,9 @@
     // Hype: the volume change (can be +300%) gets its own axis on the right, drawn as points over the share bars
     // (0-100%), so neither series flattens the other.
     var hype = chart.id === "hype_por_artista";
+    // Confidence is a fraction (0-1) and the share below the threshold a percentage (0-100): one axis each, or the
+    // confidence bars would be a sliver next to the percentages.
+    var confidence = chart.id === "confianca_media_por_categoria";
     var datasets = chart.series.map(function (s, i) {
       var ds = { label: s.nome, data: s.valores, backgroundColor: colour(s.nome, i),
                  borderColor: colour(s.nome, i), borderWidth: line ? 2 : 0, spanGaps: false,
@@ -54,6 +57,9 @@
         ds.backgroundColor = "#e76f51";
         ds.order = 0;
       }
+      if (confidence && i === 1) {
+        ds.yAxisID = "y1";
+      }
       return ds;
     });
     var stacked = chart.tipo === "barras_empilhadas";
@@ -66,10 +72,15 @@
     if (hourly) {  // the feed's hours are UTC; the page shows them in the reader's own time zone
       scales.x.title = { display: true, text: "Hora local (dia/mês hora)" };
     }
-    if (hype) {
+    if (hype || confidence) {
       scales.y.title = { display: true, text: chart.series[0] ? chart.series[0].nome : "" };
       scales.y1 = { position: "right", grid: { drawOnChartArea: false },
                     title: { display: true, text: chart.series[1] ? chart.series[1].nome : "" } };
+    }
+    if (confidence) {
+      scales.y.max = 1;
+      scales.y1.beginAtZero = true;
+      scales.y1.max = 100;
     }
     return {
       type: line ? "line" : "bar",
