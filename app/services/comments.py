@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -178,6 +179,11 @@ def _store_new(
                 classified_at=now,
                 model_version=result.modelo,
             )
+    # By id: two batches holding the same new ids in different orders (a retry racing the original, an import
+    # and an API client) would each wait on the other's uncommitted row, a deadlock; in one order the later batch
+    # waits, fails on the key and is answered from what the first stored (ingest's retry). Artists and albums are
+    # inserted before, in key order too (services/catalog.py), so every writer takes its locks in one order.
+    comment_rows.sort(key=itemgetter(0))
     driver_sql.copy_rows(Comment.__table__, _COMMENT_COLUMNS, comment_rows)
     if tag_rows:
         driver_sql.tag_codes_written()  # each comment row above carries its tag_codes

@@ -387,6 +387,50 @@ def test_concurrent_batches_naming_the_same_new_artists_and_albums_in_any_order_
         assert db.session.scalar(select(func.count()).select_from(Album)) == rounds * names
 
 
+def test_concurrent_batches_resending_the_same_new_ids_in_any_order_all_succeed(app):
+    """Two clients sending the same new comments at once, in different orders (a retry racing the original, an
+    import and an API client): both answer with the stored comments, none fails, nothing is stored twice."""
+    import threading
+
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models.comment import Comment
+    from app.schemas.comments import CommentIn
+    from app.services import comments
+
+    rounds, size = 8, 150
+    barrier = threading.Barrier(2)
+    failures: list[str] = []
+    answered: list[int] = []
+
+    def client(reverse: bool) -> None:
+        with app.app_context():
+            for r in range(rounds):
+                items = [
+                    CommentIn(id=uuid.UUID(int=(r + 1) << 64 | i), texto=f"Amei o show {r}.{i}") for i in range(size)
+                ]
+                if reverse:
+                    items.reverse()
+                barrier.wait(timeout=60)
+                try:
+                    answered.append(len(comments.ingest(items).items))
+                except Exception as exc:  # any failure is the finding
+                    db.session.rollback()
+                    failures.append(f"round {r}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            db.session.remove()
+
+    pool = [threading.Thread(target=client, args=(reverse,)) for reverse in (False, True)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=300)
+    assert failures == []
+    assert answered == [size] * (2 * rounds)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Comment)) == rounds * size
+
+
 # --- listing ---------------------------------------------------------------------------------------------------
 
 
