@@ -186,7 +186,7 @@ def _store_new(
     comment_rows.sort(key=itemgetter(0))
     driver_sql.copy_rows(Comment.__table__, _COMMENT_COLUMNS, comment_rows)
     if tag_rows:
-        driver_sql.tag_codes_written()  # each comment row above carries its tag_codes
+        driver_sql.tags_of_new_comments_next()  # their codes are in the rows above, their hours logged
     driver_sql.copy_rows(CommentTag.__table__, _TAG_COLUMNS, tag_rows)
     driver_sql.copy_rows(ClassificationEvent.__table__, _EVENT_COLUMNS, event_rows)
     return out, to_refine

@@ -72,19 +72,25 @@ def text_array(values: Iterable[Any]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-def tag_codes_written() -> None:
-    """Tell the tag-codes trigger (migration 0012) that the next INSERT into comment_tags in this transaction is for
-    comments whose `tag_codes` the writer stored itself (ingest, import): it skips re-reading them (~15 µs of
-    PostgreSQL CPU per comment) and clears the flag, so any later statement is synced as usual. One round trip;
-    nothing to do on other databases (no trigger there)."""
+def tags_of_new_comments_next() -> None:
+    """Tell two triggers that the next INSERT into comment_tags in this transaction holds the tags of comments it has
+    just written (ingest, import), so they skip that one statement and clear their flag; any later statement runs
+    them as usual. One round trip; nothing to do on other databases (no triggers there).
+
+    - the tag-codes trigger (migration 0012): each comment row already carries its `tag_codes` (~15 µs of
+      PostgreSQL CPU per stored comment to re-read them);
+    - the tag rollup log (migration 0013): the comments' own statement trigger has logged their hours, which are
+      the tags' hours (one duplicate change-log row per distinct hour and batch)."""
     conn = connection()
     if conn is None:
         return
-    with _wrapped(conn, _TAG_CODES_WRITTEN_SQL) as driver_conn:
-        driver_conn.execute(_TAG_CODES_WRITTEN_SQL)
+    with _wrapped(conn, _OWN_TAGS_NEXT_SQL) as driver_conn:
+        driver_conn.execute(_OWN_TAGS_NEXT_SQL)
 
 
-_TAG_CODES_WRITTEN_SQL = "SELECT set_config('alumusic.tag_codes_written', 'on', true)"
+_OWN_TAGS_NEXT_SQL = (
+    "SELECT set_config('alumusic.tag_codes_written', 'on', true), set_config('alumusic.tag_hours_logged', 'on', true)"
+)
 
 
 def copy_rows(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:

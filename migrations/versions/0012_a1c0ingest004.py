@@ -4,9 +4,9 @@ comment_tags_sync_codes (0003, 0010) keeps comments.tag_codes equal to the comme
 comment_tags. Ingest and import already write each new comment's tag_codes in its row, so for their COPY the
 trigger found nothing to change, after reading every comment and its tags again (~15 µs of PostgreSQL CPU per
 stored comment, benchmarks/RESULTS.md). Such a writer now sets `alumusic.tag_codes_written` for its transaction
-just before its tag COPY (app.services.driver_sql.tag_codes_written); the trigger then skips that one INSERT
-statement on comment_tags and clears the flag, so the statements after it (a curator's correction, the second
-opinion) are synced as before.
+just before its tag COPY (app.services.driver_sql.tag_codes_written, since 0013 tags_of_new_comments_next); the
+trigger then skips that one INSERT statement on comment_tags and clears the flag, so the statements after it (a
+curator's correction, the second opinion) are synced as before.
 
 Revision ID: a1c0ingest004
 Revises: a1c0ingest003

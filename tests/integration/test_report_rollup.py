@@ -166,6 +166,55 @@ def test_a_comment_written_while_the_rollup_is_folded_is_picked_up_by_the_next_f
     assert_rollup_equals_raw(app, now)
 
 
+def test_ingest_logs_each_hour_once_and_tags_written_later_still_log_theirs(app):
+    """Ingest's tag rows belong to the comments it has just copied, whose statement logged their hours: the tag
+    trigger skips that one COPY (migration a1c0ingest005), so each hour is logged once, not twice. A tag written
+    afterwards, in the same transaction or a later one, still logs its hour, and the folded charts stay equal."""
+    from app.extensions import db
+    from app.models.comment import CommentTag
+    from app.models.report_rollup import ReportRollupChange
+    from app.schemas.comments import CommentIn
+    from app.services import comments
+
+    now = datetime.now(UTC)
+    hours = [(now - timedelta(days=2, hours=h)).replace(minute=0, second=0, microsecond=0) for h in range(10)]
+    tagged = "O show foi incrível, mas o som estava baixo e o app travou na hora de comprar o ingresso"
+    items = [
+        CommentIn(texto=f"{tagged} <{h}.{i}>", artista="Lua Serena", publicado_em=at + timedelta(minutes=7 * i))
+        for h, at in enumerate(hours)
+        for i in range(3)
+    ]
+
+    def logged() -> list[datetime]:
+        return sorted(h.astimezone(UTC) for h in db.session.scalars(select(ReportRollupChange.hora)))
+
+    with app.app_context():
+        db.session.execute(delete(ReportRollupChange))
+        db.session.commit()
+        result = comments.ingest(items)
+        assert all(item["tags_funcionalidades"] for item in result.items)  # every comment wrote tag rows
+        assert logged() == sorted(hours)  # once per hour (twice before: comments and their tags)
+
+        # A tag added later in the same transaction as an ingest is logged: the flag covered one statement only.
+        late = now - timedelta(days=4, hours=5)
+        extra = comments.stage_batch(
+            [CommentIn(texto=f"{tagged} <tarde>", publicado_em=late)], comments.get_classifier()
+        )
+        earlier = uuid.UUID(str(result.items[0]["id"]))
+        db.session.add(CommentTag(comment_id=earlier, code="merch_produtos", position=9))
+        db.session.commit()
+        late_hour = late.replace(minute=0, second=0, microsecond=0)
+        assert extra.created == 1
+        assert logged() == sorted([*hours, late_hour, hours[0]])
+
+        # And one in a transaction of its own (a curator's tag edit).
+        db.session.execute(delete(ReportRollupChange))
+        db.session.add(CommentTag(comment_id=uuid.UUID(str(result.items[4]["id"])), code="merch_produtos", position=9))
+        db.session.commit()
+        assert logged() == [hours[1]]
+    assert_rollup_equals_raw(app, now)
+
+
 def test_a_truncated_table_makes_the_next_fold_rebuild(app):
     from app.extensions import db
     from app.services.report_rollup import fold
