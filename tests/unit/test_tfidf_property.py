@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from app.classifier.features.tfidf import HashedTfidf
+from app.classifier.features.tfidf import HashedTfidf, VocabularyTable
 
 # Normalised comments are single-spaced tokens; the alphabet mixes ASCII, accents, punctuation and an emoji.
 _WORD = st.text(alphabet="abcdeão?!ç0_🔥", min_size=1, max_size=7)
@@ -54,3 +54,38 @@ def test_unseen_batches_with_featureless_rows_transform_without_error(train: lis
     assert out.shape == (len(batch), len(vec.vocabulary_))
     norms = np.sqrt(np.asarray(out.multiply(out).sum(axis=1))).ravel()
     assert np.all((np.abs(norms - 1) < 1e-4) | (norms == 0))  # l2 rows, or all-zero for a featureless one
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    vocab=st.lists(st.integers(0, 2**64 - 1), max_size=300, unique=True),
+    others=st.lists(st.integers(0, 2**64 - 1), max_size=100),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_vocabulary_table_finds_each_hash_where_searchsorted_does(vocab: list[int], others: list[int], seed: int):
+    """The hash table behind `weights` answers like a binary search of the sorted vocabulary: a vocabulary hash's
+    rank, and -1 for any other hash (zero included: an empty slot's key must not match it). Hashes that differ
+    only in their low bits (the polynomial hash's weak bits) and long probe chains are in the mix."""
+    ordered = np.array(sorted(vocab), dtype=np.uint64)
+    clustered = [(v & ~0xFF) | (v * 7 + k) % 256 for v in vocab[:10] for k in range(4)]
+    queries = np.array([*vocab, *others, *clustered, 0], dtype=np.uint64)
+    np.random.default_rng(seed).shuffle(queries)
+    expected = np.searchsorted(ordered, queries)
+    found = expected < len(ordered)
+    found[found] = ordered[expected[found]] == queries[found]
+    got = VocabularyTable(ordered).lookup(queries)
+    assert np.array_equal(got, np.where(found, expected, -1))
+
+
+def test_the_vocabulary_table_is_not_pickled_with_the_model() -> None:
+    """Artifacts keep their size and format: the table is rebuilt on load, and answers the same."""
+    import pickle
+
+    docs = ["o show foi lindo", "o som estava baixo", "app travou de novo", "show lindo demais"]
+    fitted = HashedTfidf("char_wb", (2, 4), 1).fit(docs)
+    before = fitted.weights(docs)
+    assert "_table" in fitted.__dict__
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert "_table" not in restored.__dict__
+    after = restored.weights(docs)
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))

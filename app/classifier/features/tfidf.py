@@ -107,6 +107,55 @@ def ngram_hashes(docs: Sequence[str], kind: str, ngram_range: tuple[int, int]) -
 
 
 _WORD_DROP = str.maketrans("", "", ',.;:()"')
+_FIB = _U64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: the product's high bits depend on every bit of the hash
+
+
+class VocabularyTable:
+    """An n-gram hash -> column map as an open-addressing table (linear probing), looked up for a whole batch at
+    once. The same columns as np.searchsorted on the sorted vocabulary (a hash's column is its rank there), in a
+    few gathers from a table that stays in cache instead of ~16 dependent binary-search steps per n-gram: the char
+    n-grams' lookup was ~10 µs of ~110 µs per comment. Built from the vocabulary when a model is loaded; not
+    pickled (HashedTfidf.__getstate__)."""
+
+    def __init__(self, vocabulary: np.ndarray) -> None:
+        n = len(vocabulary)
+        bits = max(4, int(n * 4 - 1).bit_length())  # >= 4 slots per n-gram: probe chains stay short
+        self.shift = _U64(64 - bits)
+        self.mask = (1 << bits) - 1
+        self.keys = np.zeros(1 << bits, dtype=_U64)
+        self.cols = np.full(1 << bits, -1, dtype=np.int32)  # -1: an empty slot
+        pending = np.arange(n, dtype=np.int64)
+        slots = self._home(vocabulary)
+        while len(pending):
+            # Each pending n-gram takes its slot when the slot is empty and it is the first asking for it; the
+            # others move one slot on. Slots never empty again, so every slot between an n-gram's home and its
+            # place is taken: a lookup may stop at the first empty slot.
+            free = self.cols[slots] < 0
+            taken, first = np.unique(slots[free], return_index=True)
+            winners = pending[free][first]
+            self.cols[taken] = winners
+            self.keys[taken] = vocabulary[winners]
+            moved = np.ones(len(pending), dtype=bool)
+            moved[np.flatnonzero(free)[first]] = False
+            pending, slots = pending[moved], (slots[moved] + 1) & self.mask
+
+    def _home(self, hashes: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return ((hashes * _FIB) >> self.shift).astype(np.int64)
+
+    def lookup(self, hashes: np.ndarray) -> np.ndarray:
+        """The column of each hash, -1 for hashes outside the vocabulary."""
+        out = np.full(len(hashes), -1, dtype=np.int64)
+        idx = np.arange(len(hashes))
+        slots = self._home(hashes)
+        wanted = hashes
+        while len(idx):
+            cols = self.cols[slots]
+            hit = (self.keys[slots] == wanted) & (cols >= 0)
+            out[idx[hit]] = cols[hit]
+            going = ~hit & (cols >= 0)  # an empty slot ends the chain: not in the vocabulary
+            idx, slots, wanted = idx[going], (slots[going] + 1) & self.mask, wanted[going]
+        return out
 
 
 class HashedTfidf(BaseEstimator):
@@ -136,7 +185,19 @@ class HashedTfidf(BaseEstimator):
         keep = df >= self.min_df
         self.vocabulary_ = vocab[keep]
         self.idf_ = (np.log((1 + len(docs)) / (1 + df[keep])) + 1).astype(np.float32)
+        self._table = None
         return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_table", None)  # rebuilt from the vocabulary on load: artifacts stay as they were
+        return state
+
+    def _lookup_table(self) -> VocabularyTable:
+        table = self.__dict__.get("_table")
+        if table is None:
+            table = self._table = VocabularyTable(self.vocabulary_)
+        return table
 
     def transform(self, docs: Sequence[str]) -> sp.csr_matrix:
         rows, cols, data = self.weights(docs)
@@ -154,9 +215,8 @@ class HashedTfidf(BaseEstimator):
         doc_idx, hashes = ngram_hashes(docs, self.kind, tuple(self.ngram_range))
         vocab = self.vocabulary_
         width = max(len(vocab), 1)
-        col = np.searchsorted(vocab, hashes)
-        col[col == len(vocab)] = 0
-        ok = vocab[col] == hashes if len(vocab) else np.zeros(len(hashes), dtype=bool)
+        col = self._lookup_table().lookup(hashes)
+        ok = col >= 0
         # One sort of (row, column) keys counts each n-gram of each doc and orders the entries like CSR does
         # (np.unique(..., return_counts=True) by hand: its Python-level overhead shows for a single comment).
         keys = doc_idx[ok].astype(np.int64) * width + col[ok]
