@@ -42,7 +42,15 @@ def _tags_subquery(dialect: str):
 
         agg = func.string_agg(CommentTag.code, aggregate_order_by(literal(TAG_SEPARATOR), CommentTag.position))
         return select(agg).where(CommentTag.comment_id == Comment.id).scalar_subquery()
-    ordered = select(CommentTag.code).where(CommentTag.comment_id == Comment.id).order_by(CommentTag.position)
+    # Ordered in a derived table (SQLite's group_concat takes no ORDER BY before 3.44). SQLAlchemy correlates only a
+    # subquery's own WHERE to the enclosing query, not one nested in a FROM: without correlate() it adds `comments`
+    # to the inner FROM and every row gets every tag in the database.
+    ordered = (
+        select(CommentTag.code)
+        .where(CommentTag.comment_id == Comment.id)
+        .order_by(CommentTag.position)
+        .correlate(Comment)
+    )
     inner = ordered.subquery()
     return select(func.group_concat(inner.c.code, TAG_SEPARATOR)).scalar_subquery()
 

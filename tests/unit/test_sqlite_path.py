@@ -101,3 +101,33 @@ def test_seed_demo_loads_the_demo_file_once(sqlite_app):
     # Dated relative to now, so the weekly report has recent data.
     oldest = datetime.fromisoformat(listed["items"][0]["publicado_em"])
     assert datetime.now(UTC) - oldest < timedelta(days=31)
+
+
+def test_export_on_sqlite_gives_each_row_its_own_tags_in_order(sqlite_app):
+    """`make run`'s export: each row carries its own comment's tags, in the model's order, after a curator's edit
+    too (a tag subquery that lost its correlation once gave every row every tag in the database)."""
+    import csv
+    import io
+
+    client = sqlite_app.test_client()
+    make_user(sqlite_app, "servico", "ingestao")
+    make_user(sqlite_app, "curadora", "curador")
+    ingest, curator = _headers(client, "servico"), _headers(client, "curadora")
+    batch = [
+        {"texto": "app travando toda hora, péssimo"},
+        {"texto": "O show foi incrível, mas o som estava baixo e o ingresso caro"},
+        {"texto": "Quando sai o álbum novo?"},
+    ]
+    rows = client.post(URL, json=batch, headers=ingest).get_json()
+    assert rows[0]["tags_funcionalidades"] and len(rows[1]["tags_funcionalidades"]) >= 2
+    edited = client.patch(
+        f"{URL}/{rows[1]['id']}", json={"tags_funcionalidades": ["show_som", "app_estabilidade"]}, headers=curator
+    )
+    assert edited.status_code == 200
+    expected = {r["id"]: "|".join(t["codigo"] for t in r["tags_funcionalidades"]) for r in rows}
+    expected[rows[1]["id"]] = "show_som|app_estabilidade"
+
+    resp = client.get(f"{URL}/export", headers=curator)
+    assert resp.status_code == 200
+    exported = {r["id"]: r["tags_funcionalidades"] for r in csv.DictReader(io.StringIO(resp.get_data(as_text=True)))}
+    assert exported == expected
