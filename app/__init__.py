@@ -24,6 +24,26 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def preload_for_fork() -> str | None:
+    """For a pre-fork server's master (gunicorn's `when_ready`): import every module of the app and load the active
+    model once, so each worker is forked with both in memory (pages shared with the master until written) and its
+    boot or recycle costs `create_app` alone (~0.6 s of CPU instead of ~4 s). Creates no app and opens no socket:
+    every connection, pool and client stays the worker's own. Returns the preloaded model version, or None when
+    none is active yet (the first worker trains one, as without a preload)."""
+    import gc
+    import importlib
+    import pkgutil
+
+    from app.classifier.store import model_dir, preload_active_model
+
+    for module in pkgutil.walk_packages(__path__, f"{__name__}."):
+        importlib.import_module(module.name)
+    version = preload_active_model(model_dir(load_config()))
+    gc.collect()
+    gc.freeze()  # what the workers inherit is never rescanned by their collections (nor copied by the scan)
+    return version
+
+
 def register_logging(app: Flask) -> None:
     from app.logconfig import configure_logging
 

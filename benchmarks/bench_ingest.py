@@ -29,9 +29,11 @@ import contextlib
 import csv
 import os
 import random
+import re
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -185,14 +187,18 @@ def machine_info(pg_admin_url: str) -> dict[str, str]:
     return {**results.machine_facts(ROOT), "postgresql": pg, "gunicorn": gv}
 
 
-def _proc_cpu(pid: int) -> float:
-    """utime + stime of one process, in seconds (0 when it is gone)."""
+def _proc_cpu(pid: int, reaped_children: bool = False) -> float:
+    """utime + stime of one process, in seconds (0 when it is gone); with `reaped_children`, plus the CPU of every
+    child it has waited for (gunicorn's master reaps its recycled workers)."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
     fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    used = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        used += int(fields[13]) + int(fields[14])
+    return used / CLK_TCK
 
 
 def _proc_ppid(pid: int) -> int | None:
@@ -220,7 +226,7 @@ def _system_busy() -> tuple[float, float]:
 class CpuSnapshot:
     wall: float
     busy: float
-    web: float  # gunicorn master + workers (cumulative, incl. exited workers we saw)
+    web: float  # gunicorn master + workers (cumulative, incl. recycled workers)
     pg: float  # PostgreSQL backends connected to the throwaway database
     client: float  # this process (the load generator)
 
@@ -228,13 +234,40 @@ class CpuSnapshot:
 class CpuMeter:
     """Attributes machine CPU to the gunicorn tree, our PostgreSQL backends, this client and everything else."""
 
-    def __init__(self, master_pid: int, db_name: str) -> None:
+    def __init__(self, master_pid: int, db_name: str, sample_every: float = 0.5) -> None:
         self.master_pid = master_pid
         self.db_name = db_name
-        self._seen: dict[int, float] = {}  # pid -> last seen cpu (so exited workers keep counting)
+        # PostgreSQL backend pid -> last CPU seen. A worker that recycles closes its connections, and a backend gone
+        # between two snapshots would take its CPU with it: a thread keeps this current, so at most `sample_every`
+        # seconds of a backend's CPU go uncounted.
+        self._seen: dict[tuple[int, str], float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, args=(sample_every,), daemon=True)
+        self._sampler.start()
 
-    def _web_pids(self) -> list[int]:
-        return [self.master_pid] + [p for p in _all_pids() if _proc_ppid(p) == self.master_pid]
+    def close(self) -> None:
+        self._stop.set()
+        self._sampler.join(timeout=5)
+
+    def _sample(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self._refresh_pg()
+
+    def _refresh_pg(self) -> None:
+        for p in self._pg_pids():
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            key = (p, fields[19])  # pid and start time: a reused pid is another backend
+            with self._lock:
+                self._seen[key] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def _web_cpu(self) -> float:
+        """The gunicorn tree: the master with every worker it reaped (recycled ones included), plus live workers."""
+        workers = [p for p in _all_pids() if _proc_ppid(p) == self.master_pid]
+        return _proc_cpu(self.master_pid, reaped_children=True) + sum(_proc_cpu(p) for p in workers)
 
     def _pg_pids(self) -> list[int]:
         out = []
@@ -248,19 +281,12 @@ class CpuMeter:
         return out
 
     def snapshot(self) -> CpuSnapshot:
-        for p in self._web_pids():
-            self._seen[("w", p)] = _proc_cpu(p)  # type: ignore[index]
-        for p in self._pg_pids():
-            self._seen[("p", p)] = _proc_cpu(p)  # type: ignore[index]
+        self._refresh_pg()
+        with self._lock:
+            pg = sum(self._seen.values())
         busy, _ = _system_busy()
         t = os.times()
-        return CpuSnapshot(
-            wall=time.perf_counter(),
-            busy=busy,
-            web=sum(v for k, v in self._seen.items() if k[0] == "w"),  # type: ignore[index]
-            pg=sum(v for k, v in self._seen.items() if k[0] == "p"),  # type: ignore[index]
-            client=t.user + t.system,
-        )
+        return CpuSnapshot(wall=time.perf_counter(), busy=busy, web=self._web_cpu(), pg=pg, client=t.user + t.system)
 
     @staticmethod
     def diff(a: CpuSnapshot, b: CpuSnapshot) -> dict[str, float]:
@@ -893,6 +919,11 @@ class Server:
         text = (self.logs / "gunicorn.stderr.log").read_text(errors="replace")
         return text.count("Booting worker")
 
+    def worker_boot_cpu(self) -> list[float]:
+        """CPU seconds each worker took to boot (gunicorn.conf.py logs it when a worker is ready)."""
+        text = (self.logs / "gunicorn.stderr.log").read_text(errors="replace")
+        return [float(m) for m in re.findall(r"worker ready: ([0-9.]+) s CPU since the fork", text)]
+
     def error_lines(self) -> list[str]:
         text = (self.logs / "gunicorn.stderr.log").read_text(errors="replace")
         return [ln for ln in text.splitlines() if '"level": "ERROR"' in ln or '"level": "CRITICAL"' in ln][:5]
@@ -1125,9 +1156,11 @@ def main() -> int:
             notes.append(f"classification_events holds {events} rows for {rows} comments")
         boots = server.worker_boots()
         if boots > args.workers:
+            cpu = server.worker_boot_cpu()
+            per_boot = f"; {statistics.median(cpu):.1f} s of CPU per boot, median" if cpu else ""
             notes.append(
                 f"gunicorn booted {boots} workers for {args.workers} slots (max_requests recycling "
-                "during the run: each new worker reloads the model)"
+                f"during the run{per_boot})"
             )
         errors = server.error_lines()
         if errors:

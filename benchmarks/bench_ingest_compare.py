@@ -93,6 +93,7 @@ def run_side(root: Path, model_dir: str, args: argparse.Namespace, texts: list[s
             if res.errors:
                 raise RuntimeError(f"{name} on {root}: {res.errors} errors {res.error_samples}")
             out[name] = {"rate": res.rate, **bench.cpu_cost_us(res)}
+        meter.close()
         stored, _ = bench.count_rows(db_url)
         if stored != client.acknowledged_total:
             raise RuntimeError(f"{root}: {stored} rows stored for {client.acknowledged_total} acknowledged")

@@ -50,8 +50,25 @@ def marker_stamp(model_dir: Path) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_ino)  # rename() gives a new inode even within one mtime tick
 
 
+# Filled by `preload_active_model` in a pre-fork server's master (gunicorn, app.preload_for_fork): each forked worker
+# takes that version from here the first time it loads it, instead of unpickling its own copy; the arrays stay
+# pages shared with the master until written. Never filled elsewhere, so other processes load as before.
+_preloaded: dict[tuple[str, str], CommentModel] = {}
+
+
+def preload_active_model(model_dir: Path) -> str | None:
+    """Load the active version into this process for the processes it will fork; None when none is active."""
+    version = read_active_version(model_dir)
+    if version is not None:
+        _preloaded[(str(model_dir), version)] = load_model(model_dir, version)
+    return version
+
+
 def load_model(model_dir: Path, version: str) -> CommentModel:
-    """Load one version's artifact."""
+    """Load one version's artifact (the copy preloaded before the fork, the first time this process asks for it)."""
+    preloaded = _preloaded.pop((str(model_dir), version), None)
+    if preloaded is not None:
+        return preloaded
     model = joblib.load(model_dir / version / MODEL_FILE)
     if not isinstance(model, CommentModel):
         raise TypeError(f"{model_dir / version} does not hold a CommentModel")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -261,3 +262,81 @@ def test_gunicorns_own_errors_use_the_envelope(server):
     assert status == 400 and json.loads(body)["erro"]["codigo"] == "requisicao_invalida"
     # The worker that answered is still serving.
     assert requests.get(server.url + "/health", timeout=30).status_code == 200
+
+
+def _memory(pid: int) -> dict[str, int]:
+    """kB per field of /proc/<pid>/smaps_rollup."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0])
+    return fields
+
+
+def test_workers_fork_from_a_master_that_preloaded_the_app_and_a_recycled_worker_serves_a_newly_promoted_model(
+    pg_app, pg_database, model_dir, tmp_path, users
+):
+    """GUNICORN_PRELOAD (on by default): the master imports the app and loads the active model once, holds no
+    connection of its own, and the workers share those pages. A worker recycled after a promotion serves the new
+    version from disk, never the master's copy of the old one."""
+    from app.classifier import store, training
+    from app.classifier.local import LocalClassifier
+
+    folder = tmp_path / "models"  # this test promotes a version: its own copy, not the session's shared folder
+    shutil.copytree(model_dir, folder)
+    first = store.read_active_version(folder)
+    srv = _start(
+        pg_app,
+        pg_database,
+        str(folder),
+        tmp_path,
+        LOG_LEVEL="INFO",
+        GUNICORN_MAX_REQUESTS="3",
+        GUNICORN_MAX_REQUESTS_JITTER="0",
+        MODEL_RELOAD_SECONDS="3600",  # only a recycle can switch versions here
+    )
+    try:
+        assert f"preloaded the app's modules and model {first} in the master" in srv.log.read_text()
+        fds = [os.readlink(fd) for fd in Path(f"/proc/{srv.proc.pid}/fd").iterdir()]
+        assert sum(link.startswith("socket:") for link in fds) == 1, fds  # the listening socket, nothing else
+        for pid in srv.workers():
+            memory = _memory(pid)
+            # The model and the imported modules are the master's pages, not a copy per worker.
+            assert memory["Shared_Dirty"] > memory["Private_Dirty"], memory
+
+        token = issue_tokens(pg_app, "user_ingestao")["access_token"]
+        textos = ["quando sai o clipe novo?", "achei ok, nada demais", "o show foi bom mas o som estava baixo"]
+
+        def classify() -> tuple[str, list[float]]:
+            resp = requests.post(
+                srv.url + "/api/comentarios",
+                json=[{"id": str(uuid.uuid4()), "texto": texto} for texto in textos],
+                headers={**bearer(token), "Connection": "close"},
+                timeout=60,
+            )
+            assert resp.status_code == 201, resp.text
+            assert len({item["modelo"] for item in resp.json()}) == 1
+            return resp.json()[0]["modelo"], [item["confianca"] for item in resp.json()]
+
+        def apart(a: list[float], b: list[float]) -> float:
+            return max(abs(x - y) for x, y in zip(a, b, strict=True))
+
+        before = classify()
+        assert before[0].startswith(f"local:{first}")
+        # A different model (word n-grams only, another C) is promoted while the master still holds the first one.
+        config = {"MODEL_DIR": str(folder), "EMBEDDING_CACHE_DIR": str(tmp_path / "emb")}
+        second = training.train_model(
+            config, params={"second_opinion": {"enabled": False}, "C": 0.1, "featurizer": {"use_char": False}}
+        )["version"]
+        store.activate(config, second)
+        expected = [c.confianca for c in LocalClassifier(folder).classify_many(textos)]
+        assert apart(expected, before[1]) > 0.01  # the two models tell apart on these texts
+        booted = set(srv.workers())
+        served = [classify() for _ in range(12)]
+        # Both workers recycled (3 requests each) and came back serving the promoted model itself, from disk.
+        assert served[-1][0] == f"local:{second}", served
+        assert all(model == served[-1][0] and apart(conf, expected) < 1e-3 for model, conf in served[-4:]), served
+        _wait_for_workers(srv, 2, time.monotonic() + 90)
+        assert not booted & set(srv.workers())
+    finally:
+        _stop(srv)

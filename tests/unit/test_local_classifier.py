@@ -327,3 +327,29 @@ def test_model_cli_lists_and_activates_versions(trained: tuple[dict[str, Any], d
     assert activated.exit_code == 0 and meta["version"] in activated.output
     as_json = json.loads(runner.invoke(args=["model", "list", "--json"]).output)
     assert [v["version"] for v in as_json if v["active"]] == [meta["version"]]
+
+
+def test_a_model_preloaded_before_the_fork_goes_to_the_first_load_of_its_version_only(trained, tmp_path):
+    """gunicorn's master preloads the active model (app.preload_for_fork): the worker's classifier takes that very
+    object instead of unpickling a copy; any other load, or another version, reads the file as before."""
+    config, meta = trained
+    folder = store.model_dir(config)
+    assert store.preload_active_model(folder) == meta["version"]
+    preloaded = store._preloaded[(str(folder), meta["version"])]
+
+    clf = LocalClassifier.from_config(config)
+    assert clf._loaded.model is preloaded  # handed over, not loaded again
+    assert not store._preloaded
+    again = store.load_model(folder, meta["version"])
+    assert again is not preloaded  # a later load (another provider, a reload) gets its own copy
+    assert [c.categoria for c in clf.classify_many(OBVIOUS["DÚVIDA"])] == ["DÚVIDA", "DÚVIDA"]
+
+    # A preloaded version that no longer is the one asked for stays where it is and is never served.
+    store.preload_active_model(folder)
+    other = tmp_path / "other"
+    (other / meta["version"]).mkdir(parents=True)
+    for item in (folder / meta["version"]).iterdir():
+        (other / meta["version"] / item.name).write_bytes(item.read_bytes())
+    assert store.load_model(other, meta["version"]) is not store._preloaded[(str(folder), meta["version"])]
+    store._preloaded.clear()
+    assert store.preload_active_model(tmp_path / "empty") is None

@@ -25,6 +25,7 @@ COMPOSE_ONLY = frozenset(
         "GUNICORN_MAX_REQUESTS",
         "GUNICORN_MAX_REQUESTS_JITTER",
         "GUNICORN_THREADS",
+        "GUNICORN_PRELOAD",
         "HTTP_PORT",
         "HTTPS_PORT",
         "TLS_CERTS",
