@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import Celery, Task
+from celery.signals import worker_init
 from flask import Flask, has_app_context
 
 from app.tasks.schedule import TASK_ROUTES, beat_schedule
 
 QUEUES = ("default", "classification", "imports", "reports", "emails", "training")
+
+log = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def preload_before_the_pool_forks(sender: Any = None, **_: Any) -> None:
+    """A Celery worker's main process, before its prefork pool starts: load the active model (and every module) once,
+    as gunicorn's master does, so each pool process takes that copy, shared with this process, instead of loading
+    its own on its first classification."""
+    from app import preload_for_fork
+
+    try:
+        version = preload_for_fork()
+    except Exception:  # an optimisation only: each pool process then loads the model itself
+        log.exception("preload before the pool forks failed; pool processes will load the model themselves")
+        return
+    log.info("preloaded the app's modules and model %s for the pool", version)
 
 
 def celery_init_app(app: Flask) -> Celery:

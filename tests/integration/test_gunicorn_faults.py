@@ -25,6 +25,7 @@ from sqlalchemy import select, text
 from tests.conftest import base_config
 from tests.integration.conftest import PASSWORD, add_users, bearer, empty_database, issue_tokens
 from tests.support.envelope import assert_envelope
+from tests.support.processes import children, memory_kb
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_TIMEOUT = 4
@@ -37,8 +38,7 @@ class Server:
     log: Path
 
     def workers(self) -> list[int]:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        return [int(pid) for pid in children]
+        return children(self.proc.pid)
 
 
 def _free_port() -> int:
@@ -264,15 +264,6 @@ def test_gunicorns_own_errors_use_the_envelope(server):
     assert requests.get(server.url + "/health", timeout=30).status_code == 200
 
 
-def _memory(pid: int) -> dict[str, int]:
-    """kB per field of /proc/<pid>/smaps_rollup."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, value = line.split(":", 1)
-        fields[name] = int(value.split()[0])
-    return fields
-
-
 def test_workers_fork_from_a_master_that_preloaded_the_app_and_a_recycled_worker_serves_a_newly_promoted_model(
     pg_app, pg_database, model_dir, tmp_path, users
 ):
@@ -300,7 +291,7 @@ def test_workers_fork_from_a_master_that_preloaded_the_app_and_a_recycled_worker
         fds = [os.readlink(fd) for fd in Path(f"/proc/{srv.proc.pid}/fd").iterdir()]
         assert sum(link.startswith("socket:") for link in fds) == 1, fds  # the listening socket, nothing else
         for pid in srv.workers():
-            memory = _memory(pid)
+            memory = memory_kb(pid)
             # The model and the imported modules are the master's pages, not a copy per worker.
             assert memory["Shared_Dirty"] > memory["Private_Dirty"], memory
 

@@ -3,6 +3,7 @@ restarted, and the job completes with exactly the right rows; bad rows are liste
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -13,7 +14,7 @@ from app.extensions import db
 from app.models.comment import Comment
 from app.models.job import ImportJob
 from tests.support import services
-from tests.support.processes import app_env, celery_beat, celery_worker, wait_until
+from tests.support.processes import app_env, celery_beat, celery_worker, children, memory_kb, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -88,3 +89,39 @@ def test_worker_killed_mid_import_is_restarted_and_the_job_completes_exactly(
         texts = db.session.scalar(select(func.count(func.distinct(Comment.text))))
         assert texts == ROWS - bad  # no comment stored twice
     assert "resume_stalled_imports" in beat.text()
+
+
+def test_pool_processes_classify_with_the_model_their_worker_loaded_before_forking(
+    app_factory, pg_database, model_dir, broker_url, role_auth, tmp_path
+):
+    """The worker's main process preloads the active model (worker_init) before its prefork pool starts: pool
+    processes that classify an import use that copy, shared with the main process, instead of loading their own."""
+    settings = {"REDIS_URL": broker_url, "CELERY_BROKER_URL": broker_url}
+    web = app_factory(**settings)
+    env = app_env(DATABASE_URL=pg_database, MODEL_DIR=model_dir, **settings)
+    worker = celery_worker(env, tmp_path / "worker.log", concurrency=2).start()
+    try:
+        worker.wait_for_log(r"ready\.", timeout=90)
+        assert re.search(r"preloaded the app's modules and model \S+ for the pool", worker.text())
+        jobs = []
+        for n in range(2):
+            lines = ["texto"] + [f"o show {n}-{i} de ontem foi incrível e que voz" for i in range(40)]
+            resp = web.test_client().post(
+                "/api/importacoes",
+                data="\n".join(lines).encode(),
+                headers={**role_auth["ingestao"], "Content-Type": "text/csv"},
+            )
+            assert resp.status_code == 202, resp.get_data(as_text=True)
+            jobs.append(resp.get_json()["id"])
+        for job_id in jobs:
+            wait_until(lambda job_id=job_id: job_row(web, job_id).status == "concluida", 120, "the import", worker)
+            job = job_row(web, job_id)
+            assert job.created == 40, (job.processed, job.failed, job.errors, job.existing, job.total)
+        pool = children(worker.popen.pid)
+        assert len(pool) == 2
+        for pid in pool:
+            memory = memory_kb(pid)
+            # The model is the main process's pages, not a private copy per pool process.
+            assert memory["Shared_Dirty"] > memory["Private_Dirty"], memory
+    finally:
+        worker.stop()

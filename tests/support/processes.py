@@ -83,8 +83,23 @@ def app_env(**settings: str) -> dict[str, str]:
     return {**keep, "PYTHONUNBUFFERED": "1", "APP_ENV": "testing", "LOG_LEVEL": "INFO", **settings}
 
 
-def celery_worker(env: dict[str, str], log: Path, queues: str = "default,imports", name: str = "worker") -> Process:
-    argv = [str(BIN / "celery"), "-A", "make_celery", "worker", "-Q", queues, "--concurrency=1",
+def memory_kb(pid: int) -> dict[str, int]:
+    """kB per field of /proc/<pid>/smaps_rollup (Rss, Pss, Shared_Dirty, Private_Dirty...)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0])
+    return fields
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def celery_worker(
+    env: dict[str, str], log: Path, queues: str = "default,imports", name: str = "worker", concurrency: int = 1
+) -> Process:
+    argv = [str(BIN / "celery"), "-A", "make_celery", "worker", "-Q", queues, f"--concurrency={concurrency}",
             f"--hostname={name}-{os.getpid()}@%h", "--loglevel=INFO", "--without-gossip",
             "--without-mingle"]  # fmt: skip
     return Process(name, argv, env, log)
