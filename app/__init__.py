@@ -25,11 +25,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def preload_for_fork() -> str | None:
-    """For a pre-fork server's master (gunicorn's `when_ready`): import every module of the app and load the active
-    model once, so each worker is forked with both in memory (pages shared with the master until written) and its
-    boot or recycle costs `create_app` alone (~0.4 s of CPU instead of ~4 s). Creates no app and opens no socket:
-    every connection, pool and client stays the worker's own. Returns the preloaded model version, or None when
-    none is active yet (the first worker trains one, as without a preload)."""
+    """For a pre-fork server's master (gunicorn's `when_ready`, a Celery worker's `worker_init`): import every module
+    of the app, load the active model and build the tag taxonomy once, so each child is forked with them in memory
+    (pages shared with the parent until written) and a gunicorn worker boots or recycles in ~0.15 s of CPU instead of
+    ~4 s. Creates no app and opens no socket: every connection, pool and client stays the child's own. Returns the
+    preloaded model version, or None when none is active yet (the first worker trains one, as without a preload)."""
     import contextlib
     import gc
     import importlib
