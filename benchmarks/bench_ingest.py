@@ -1152,8 +1152,8 @@ def main() -> int:
                 notes.append(f"{res.name}: {res.errors} failed requests, e.g. {res.error_samples[:1]}")
         if g.errors:
             notes.append(f"listing: {g.errors} failed requests, e.g. {g.error_samples[:1]}")
-        if events != rows:
-            notes.append(f"classification_events holds {events} rows for {rows} comments")
+        if events:  # a comment's first answer is its row until something changes it (migration a1c0ingest006)
+            notes.append(f"classification_events holds {events} rows after ingest alone (expected none)")
         boots = server.worker_boots()
         if boots > args.workers:
             cpu = server.worker_boot_cpu()

@@ -137,6 +137,9 @@ def _store_new(
     albums = resolve_albums(((item.artista, item.album) for _, item in new if item.album), artists)
 
     now = datetime.now(UTC)
+    # PostgreSQL keeps each comment's first answer in its own row until something changes it (migration
+    # a1c0ingest006: a trigger writes the `modelo` event then); other databases get the event now.
+    with_events = driver_sql.connection() is None
     comment_rows, tag_rows, event_rows, out = [], [], [], {}
     for (cid, item), result in zip(new, results, strict=True):
         artist_key = name_key(item.artista) if item.artista else ""
@@ -164,7 +167,8 @@ def _store_new(
             )
         )
         tag_rows.extend((cid, code, pos, result.categoria, occurred_at, now) for pos, code in enumerate(codes))
-        event_rows.append((cid, "modelo", result.categoria, confidence, codes, result.modelo, now))
+        if with_events:
+            event_rows.append((cid, "modelo", result.categoria, confidence, codes, result.modelo, now))
         if with_items:
             out[cid] = comment_wire(
                 id=cid,
@@ -246,6 +250,7 @@ def refine(comment_ids: Sequence[uuid.UUID]) -> dict[str, int]:
     results = classifier.classify_many([c.text for c in comments], second_opinion=True)
     now = datetime.now(UTC)
     changed = 0
+    events = []
     for comment, result in zip(comments, results, strict=True):
         if not result.modelo.endswith("+e5"):
             continue  # the second opinion did not look at it (confident enough after all)
@@ -259,7 +264,7 @@ def refine(comment_ids: Sequence[uuid.UUID]) -> dict[str, int]:
         if codes != [t.code for t in comment.tags]:  # e.g. refined into SPAM: spam carries no feature tags
             db.session.execute(delete(CommentTag).where(CommentTag.comment_id == comment.id))
             db.session.add_all(CommentTag(comment_id=comment.id, code=c, position=p) for p, c in enumerate(codes))
-        db.session.add(
+        events.append(
             ClassificationEvent(
                 comment_id=comment.id,
                 source="modelo",
@@ -271,6 +276,9 @@ def refine(comment_ids: Sequence[uuid.UUID]) -> dict[str, int]:
                 created_at=now,
             )
         )
+    # The updates first: on PostgreSQL they copy each comment's first answer into its history (keep_first_answer).
+    db.session.flush()
+    db.session.add_all(events)
     db.session.commit()
     return {"revistos": len(comments), "alterados": changed}
 
@@ -297,13 +305,31 @@ def search(filters: CommentFilters, page: int, per_page: int) -> tuple[list[Comm
 
 
 def history(comment_id: uuid.UUID) -> list[dict[str, Any]]:
-    get(comment_id)
+    """The comment's classifications and corrections, oldest first."""
+    comment = get(comment_id)
     stmt = (
         select(ClassificationEvent)
         .where(ClassificationEvent.comment_id == comment_id)
         .order_by(ClassificationEvent.created_at, ClassificationEvent.id)
     )
-    return [history_json(e) for e in db.session.scalars(stmt).unique()]
+    events = list(db.session.scalars(stmt).unique())
+    return [history_json(e) for e in events or [first_answer(comment)]]
+
+
+def first_answer(comment: Comment) -> ClassificationEvent:
+    """The `modelo` event an unchanged comment's row stands for (not added to the session).
+
+    On PostgreSQL ingest writes no event: until something changes the comment, its row is its first and only
+    answer, and a trigger copies it into the history before the first change (migration a1c0ingest006)."""
+    return ClassificationEvent(
+        comment_id=comment.id,
+        source="modelo",
+        category=comment.category,
+        confidence=comment.confidence,
+        tags=[t.code for t in comment.tags],
+        model_version=comment.model_version,
+        created_at=comment.classified_at,
+    )
 
 
 def correct(comment_id: uuid.UUID, correction: CorrectionIn, curator: User) -> Comment:
@@ -327,6 +353,7 @@ def correct(comment_id: uuid.UUID, correction: CorrectionIn, curator: User) -> C
     comment.confidence = 1.0
     comment.model_version = f"curador:{curator.username}"
     comment.classified_at = now
+    db.session.flush()  # the update first: on PostgreSQL it copies the first answer into the history
     db.session.add(
         ClassificationEvent(
             comment_id=comment.id,

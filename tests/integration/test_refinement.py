@@ -37,6 +37,8 @@ def test_second_opinion_updates_the_comment_and_adds_a_history_event(app, unsure
                 .order_by(ClassificationEvent.id)
             ).all()
             assert [e.source for e in events] == ["modelo", "modelo"]
+            # The fast path's answer, kept in the history before the second opinion replaced it.
+            assert not events[0].model_version.endswith("+e5") and events[0].created_at < events[1].created_at
             assert events[1].category == comment.category
             assert "segunda opinião" in events[1].note
             if comment.category == "SPAM":
