@@ -48,25 +48,58 @@ _ALBUMS_SQL = (
 )
 
 
-def resolve_artists(names: Iterable[str]) -> dict[str, Named]:
-    """Map each name_key to its artist, creating the missing ones (no commit)."""
+def artist_keys(names: Iterable[str]) -> dict[str, str]:
+    """name_key -> display name; the first spelling of a name wins, in batch order."""
     wanted: dict[str, str] = {}
-    for name in dict.fromkeys(names):  # first spelling of a new name wins (its display name), in batch order
+    for name in dict.fromkeys(names):
         wanted.setdefault(name_key(name), " ".join(name.split()))
+    return wanted
+
+
+def album_keys(pairs: Iterable[tuple[str | None, str]]) -> dict[tuple[str, str], str]:
+    """(artist_key, title_key) -> display title; the first spelling wins, in batch order."""
+    wanted: dict[tuple[str, str], str] = {}
+    for artist_name, title in dict.fromkeys(pairs):
+        key = (name_key(artist_name) if artist_name else "", name_key(title))
+        wanted.setdefault(key, " ".join(title.split()))
+    return wanted
+
+
+def artists_statement(keys: Iterable[str]) -> tuple[str, tuple[str]]:
+    """The PostgreSQL lookup of these artist keys (driver_sql.rows or rows_of_each); rows for `resolve_artists`."""
+    return _ARTISTS_SQL, (driver_sql.text_array(keys),)
+
+
+def albums_statement(keys: Iterable[tuple[str, str]]) -> tuple[str, tuple[str, str]]:
+    """The PostgreSQL lookup of these album keys: both columns of the unique index as arrays (one range scan of it),
+    the exact pairs kept in Python; an IN over (artist_key, title_key) tuples costs bound parameters and planning per
+    pair on every request. Rows for `resolve_albums`."""
+    keys = list(keys)
+    artist_keys_, title_keys = sorted({a for a, _ in keys}), sorted({t for _, t in keys})
+    return _ALBUMS_SQL, (driver_sql.text_array(artist_keys_), driver_sql.text_array(title_keys))
+
+
+def resolve_artists(names: Iterable[str], rows: list[tuple] | None = None) -> dict[str, Named]:
+    """Map each name_key to its artist, creating the missing ones (no commit). `rows`: what `artists_statement` of
+    these keys (or more) returned, when the caller already ran it with other lookups."""
+    wanted = artist_keys(names)
     if not wanted:
         return {}
+
+    def found_in(found_rows: Iterable[tuple]) -> dict[str, Named]:
+        return {key: Named(artist_id, name) for key, artist_id, name in found_rows}
 
     def fetch(keys: list[str]) -> dict[str, Named]:
         conn = driver_sql.connection()
         if conn is not None:
-            rows = driver_sql.rows(conn, _ARTISTS_SQL, (driver_sql.text_array(keys),))
-        else:
-            rows = db.session.execute(
+            return found_in(driver_sql.rows(conn, *artists_statement(keys)))
+        return found_in(
+            db.session.execute(
                 select(Artist.name_key, Artist.id, Artist.name).where(one_of(Artist.name_key, keys))
             ).tuples()
-        return {key: Named(artist_id, name) for key, artist_id, name in rows}
+        )
 
-    found = fetch(list(wanted))
+    found = fetch(list(wanted)) if rows is None else found_in(rows)
     missing = [{"name": wanted[k], "name_key": k} for k in wanted if k not in found]
     if missing:
         _insert_ignoring_conflicts(Artist, missing, key=itemgetter("name_key"))
@@ -74,33 +107,31 @@ def resolve_artists(names: Iterable[str]) -> dict[str, Named]:
     return found
 
 
-def resolve_albums(pairs: Iterable[tuple[str | None, str]], artists: dict[str, Named]) -> dict[tuple[str, str], Named]:
-    """Map (artist_key, title_key) to its album, creating the missing ones (no commit)."""
-    wanted: dict[tuple[str, str], str] = {}
-    for artist_name, title in dict.fromkeys(pairs):
-        key = (name_key(artist_name) if artist_name else "", name_key(title))
-        wanted.setdefault(key, " ".join(title.split()))
+def resolve_albums(
+    pairs: Iterable[tuple[str | None, str]], artists: dict[str, Named], rows: list[tuple] | None = None
+) -> dict[tuple[str, str], Named]:
+    """Map (artist_key, title_key) to its album, creating the missing ones (no commit). `rows`: what
+    `albums_statement` of these keys (or more) returned, when the caller already ran it with other lookups."""
+    wanted = album_keys(pairs)
     if not wanted:
         return {}
 
+    def found_in(found_rows: Iterable[tuple], keys: set[tuple[str, str]]) -> dict[tuple[str, str], Named]:
+        return {(a, t): Named(album_id, title) for a, t, album_id, title in found_rows if (a, t) in keys}
+
     def fetch(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Named]:
-        # Both columns of the unique index as arrays (one range scan of it), the exact pairs kept in Python: an IN
-        # over (artist_key, title_key) tuples costs bound parameters and planning per pair on every request.
-        wanted_keys = set(keys)
-        artist_keys, title_keys = sorted({a for a, _ in keys}), sorted({t for _, t in keys})
         conn = driver_sql.connection()
         if conn is not None:
-            params = (driver_sql.text_array(artist_keys), driver_sql.text_array(title_keys))
-            rows = driver_sql.rows(conn, _ALBUMS_SQL, params)
-        else:
-            rows = db.session.execute(
-                select(Album.artist_key, Album.title_key, Album.id, Album.title).where(
-                    one_of(Album.artist_key, artist_keys), one_of(Album.title_key, title_keys)
-                )
-            ).tuples()
-        return {(a, t): Named(album_id, title) for a, t, album_id, title in rows if (a, t) in wanted_keys}
+            return found_in(driver_sql.rows(conn, *albums_statement(keys)), set(keys))
+        artist_keys_, title_keys = sorted({a for a, _ in keys}), sorted({t for _, t in keys})
+        found_rows = db.session.execute(
+            select(Album.artist_key, Album.title_key, Album.id, Album.title).where(
+                one_of(Album.artist_key, artist_keys_), one_of(Album.title_key, title_keys)
+            )
+        ).tuples()
+        return found_in(found_rows, set(keys))
 
-    found = fetch(list(wanted))
+    found = fetch(list(wanted)) if rows is None else found_in(rows, set(wanted))
     missing = []
     for key, title in wanted.items():
         if key not in found:

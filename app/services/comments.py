@@ -23,8 +23,7 @@ from app.models.comment import ClassificationEvent, Comment, CommentTag
 from app.models.user import User
 from app.schemas.comments import CommentFilters, CommentIn, CorrectionIn
 from app.serializers.comments import TAG_SEPARATOR, comment_json, comment_wire, history_json
-from app.services import driver_sql, queries
-from app.services.catalog import resolve_albums, resolve_artists
+from app.services import catalog, driver_sql, queries
 from app.services.queries import comments_select, one_of
 from app.tasks.dispatch import background_is_eager, dispatch_quietly
 
@@ -80,7 +79,7 @@ def stage_batch(
     only count). `classified`: answers already computed by id (an import classifies its next chunk while this
     one is written); new items without one are classified here."""
     ids = [item.id or uuid.uuid4() for item in items]
-    stored = stored_texts([item.id for item in items if item.id is not None and item.id not in unseen])
+    stored, catalog_rows = _look_up([item.id for item in items if item.id is not None and item.id not in unseen], items)
     conflicts = [str(i) for i, item in zip(ids, items, strict=True) if i in stored and stored[i] != item.texto]
     if conflicts:
         raise Conflict("Já existe comentário com este id e outro texto.", {"ids": conflicts})
@@ -92,7 +91,7 @@ def stage_batch(
         out_by_id = {c.id: comment_json(c) for c in found}
     to_refine: list[uuid.UUID] = []
     if new:
-        created, to_refine = _store_new(new, classifier, with_items, classified or {})
+        created, to_refine = _store_new(new, classifier, with_items, classified or {}, catalog_rows)
         out_by_id.update(created)
     items_out = [out_by_id[i] for i in ids] if with_items else []
     return IngestResult(items=items_out, created=len(new), to_refine=to_refine)
@@ -111,6 +110,31 @@ def stored_texts(ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
 _STORED_TEXTS_SQL = "SELECT id, text FROM comments WHERE id = ANY(%s::uuid[])"
 
 
+def _look_up(
+    ids: list[uuid.UUID], items: Sequence[CommentIn]
+) -> tuple[dict[uuid.UUID, str], tuple[list[tuple] | None, list[tuple] | None]]:
+    """`stored_texts(ids)` and, on PostgreSQL, the rows of the batch's artists and albums (for resolve_artists and
+    resolve_albums), in one round trip: the three lookups need nothing from each other."""
+    conn = driver_sql.connection()
+    if conn is None:
+        return stored_texts(ids), (None, None)
+    artists = catalog.artist_keys(item.artista for item in items if item.artista)
+    albums = catalog.album_keys((item.artista, item.album) for item in items if item.album)
+    statements = []
+    if ids:
+        statements.append((_STORED_TEXTS_SQL, (driver_sql.text_array(ids),)))
+    if artists:
+        statements.append(catalog.artists_statement(artists))
+    if albums:
+        statements.append(catalog.albums_statement(albums))
+    if len(statements) > 1:
+        results = iter(driver_sql.rows_of_each(conn, statements))
+    else:
+        results = iter([driver_sql.rows(conn, *statements[0])] if statements else [])
+    stored = dict(next(results)) if ids else {}
+    return stored, (next(results) if artists else None, next(results) if albums else None)
+
+
 def classify_items(classifier: Classifier, items: Sequence[CommentIn]) -> list[Classification]:
     """The classifier's answer for each item, given the item's artist/album names (masked by classifiers that can)."""
     names = [tuple(n for n in (item.artista, item.album) if n) for item in items]
@@ -125,6 +149,7 @@ def _store_new(
     classifier: Classifier,
     with_items: bool = True,
     classified: Mapping[uuid.UUID, Classification] | None = None,
+    catalog_rows: tuple[list[tuple] | None, list[tuple] | None] = (None, None),
 ) -> tuple[dict[uuid.UUID, dict[str, Any]], list[uuid.UUID]]:
     classified = classified or {}
     missing = [item for cid, item in new if cid not in classified]
@@ -133,8 +158,9 @@ def _store_new(
     refine_candidates = getattr(classifier, "refine_candidates", None)
     to_refine = [new[i][0] for i in refine_candidates(results)] if refine_candidates else []
 
-    artists = resolve_artists(item.artista for _, item in new if item.artista)
-    albums = resolve_albums(((item.artista, item.album) for _, item in new if item.album), artists)
+    artist_rows, album_rows = catalog_rows
+    artists = catalog.resolve_artists((item.artista for _, item in new if item.artista), artist_rows)
+    albums = catalog.resolve_albums(((item.artista, item.album) for _, item in new if item.album), artists, album_rows)
 
     now = datetime.now(UTC)
     # PostgreSQL keeps each comment's first answer in its own row until something changes it (migration

@@ -58,6 +58,27 @@ def rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple]:
         return cursor.fetchall()
 
 
+def rows_of_each(conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+    """Run several independent statements in one round trip (psycopg's pipeline mode) and return each one's rows.
+
+    Ingest's id, artist and album lookups need nothing from each other: sent together, the request waits for the
+    database once instead of three times (a round trip costs the worker ~0.1-0.2 ms of CPU in the driver and the
+    system calls, and a context switch each way on a machine shared with PostgreSQL)."""
+    sql = "; ".join(s for s, _ in statements)
+    with _wrapped(conn, sql) as driver_conn:
+        cursors = []
+        with driver_conn.pipeline():
+            for statement, params in statements:
+                cursor = driver_conn.cursor()
+                cursor.execute(statement, params)
+                cursors.append(cursor)
+        try:
+            return [cursor.fetchall() for cursor in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
+
 def text_array(values: Iterable[Any]) -> str:
     """A PostgreSQL array literal of these values as text (`'{"a","b"}'`), cast in SQL (`%s::uuid[]`).
 

@@ -340,6 +340,36 @@ def test_text_array_round_trips_every_awkward_value(app):
         db.session.rollback()
 
 
+def test_lookups_sent_together_answer_each_in_order_and_fail_like_one_statement(app, api):
+    """Ingest sends its id, artist and album lookups in one round trip (driver_sql.rows_of_each): each statement
+    gets its own rows, in order, inside the session's transaction; a failing one raises as SQLAlchemy would."""
+    from sqlalchemy.exc import DataError
+
+    from app.extensions import db
+    from app.services import catalog, driver_sql
+
+    stored = api.created({"texto": "Que álbum!", "artista": "Banda  Lunar", "album": "Noite Clara"})
+    with app.app_context():
+        conn = driver_sql.connection()
+        rows = driver_sql.rows_of_each(
+            conn,
+            [
+                ("SELECT id, text FROM comments WHERE id = ANY(%s::uuid[])", (driver_sql.text_array([stored["id"]]),)),
+                catalog.artists_statement(catalog.artist_keys(["banda lunar", "Ninguém"])),
+                catalog.albums_statement(catalog.album_keys([("Banda Lunar", "noite  clara")])),
+            ],
+        )
+        assert [[(str(i), t) for i, t in rows[0]], [r[2] for r in rows[1]], [r[3] for r in rows[2]]] == [
+            [(stored["id"], "Que álbum!")],
+            ["Banda Lunar"],
+            ["Noite Clara"],
+        ]
+        with pytest.raises(DataError):
+            driver_sql.rows_of_each(conn, [("SELECT 1", ()), ("SELECT %s::uuid", ("não é uuid",))])
+        db.session.rollback()
+        assert driver_sql.rows(driver_sql.connection(), "SELECT 1", ()) == [(1,)]
+
+
 def test_concurrent_batches_naming_the_same_new_artists_and_albums_in_any_order_all_succeed(app):
     """Batches arriving together that name the same new artists and albums, each in its own order, all commit: the
     new rows are inserted in one order (by key), so two transactions never wait on each other's rows in opposite
