@@ -2,8 +2,9 @@
 
 Shared by every benchmark that needs volume (reports, export, listing, curator panel). Rows are written with COPY
 (about 1M comments/min here): comments with artists and albums (a few releases with a release date), 0–3 tags from
-the taxonomy, one `modelo` history event each. Texts are the labelled training rows (so search, export sizes and
-categories look like production), categories as labelled, confidences spread around the model's usual range.
+the taxonomy, and no history rows, as ingest writes them (an unchanged comment's first answer is its own row,
+migration a1c0ingest006). Texts are the labelled training rows (so search, export sizes and categories look like
+production), categories as labelled, confidences spread around the model's usual range.
 
     python benchmarks/dataset.py --rows 1000000 --days 30            # creates alumusic_bench_<random>, prints its URL
     python benchmarks/dataset.py --rows 1000000 --db alumusic_bench_1m --reuse   # keep a named one between runs
@@ -133,7 +134,6 @@ def populate(url: str, rows: int, days: int, seed: int, artists: int = 200) -> d
                 "confidence, model_version, classified_at, created_at, updated_at) FROM STDIN"
             )
             tag_rows: list[tuple] = []
-            event_rows: list[tuple] = []
             ids = [uuid.UUID(bytes=rng.bytes(16), version=4) for _ in range(rows)]
             last = time.perf_counter()
             with cur.copy(copy_sql) as copy:
@@ -148,7 +148,6 @@ def populate(url: str, rows: int, days: int, seed: int, artists: int = 200) -> d
                     if category != "SPAM":
                         for p in range(int(n_tags[i])):
                             tag_rows.append((ids[i], codes[(text_idx[i] * 7 + p * 13) % len(codes)], p))
-                    event_rows.append((ids[i], "modelo", category, c, model, at))
                     if time.perf_counter() - last > 5:
                         log(f"comments {i:,}/{rows:,}")
                         last = time.perf_counter()
@@ -158,12 +157,6 @@ def populate(url: str, rows: int, days: int, seed: int, artists: int = 200) -> d
                     if (cid, code) not in seen:
                         seen.add((cid, code))
                         copy.write_row((cid, code, pos))
-            with cur.copy(
-                "COPY classification_events (comment_id, source, category, confidence, tags, model_version, "
-                "created_at) FROM STDIN"
-            ) as copy:
-                for cid, source, category, c, mv, at in event_rows:
-                    copy.write_row((cid, source, category, c, "[]", mv, at))
         conn.commit()
         loaded = time.perf_counter() - started
         conn.autocommit = True

@@ -107,9 +107,10 @@ class ClassificationEvent(db.Model):
     """Every classification and correction of a comment, in order: the comment's history.
 
     On PostgreSQL a comment's first answer is its own row until something changes it: ingest writes no event, the
-    history shows the row (services.comments.first_answer), and a trigger copies it here before the first UPDATE of
-    category, confidence, model_version or tag_codes (migration a1c0ingest006). So whoever adds an event for a change
-    updates the comment first (flush), as correct(), refine() and curation.bulk_correct() do."""
+    history shows the row (services.comments.first_answer), and a trigger copies it here, tags included, before the
+    first UPDATE of category, confidence or model_version (migration a1c0ingest006). So whoever records a change
+    updates those columns first and flushes, before touching the tags or adding the event, as correct(), refine()
+    and curation.bulk_correct() do."""
 
     __tablename__ = "classification_events"
     __table_args__ = (

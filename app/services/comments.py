@@ -292,6 +292,7 @@ def refine(comment_ids: Sequence[uuid.UUID]) -> dict[str, int]:
         comment.model_version = result.modelo
         comment.classified_at = now
         if codes != [t.code for t in comment.tags]:  # e.g. refined into SPAM: spam carries no feature tags
+            db.session.flush()  # the update before the tags: it keeps the first answer with its tags (history)
             db.session.execute(delete(CommentTag).where(CommentTag.comment_id == comment.id))
             db.session.add_all(CommentTag(comment_id=comment.id, code=c, position=p) for p, c in enumerate(codes))
         events.append(
@@ -376,14 +377,16 @@ def correct(comment_id: uuid.UUID, correction: CorrectionIn, curator: User) -> C
     now = datetime.now(UTC)
     if correction.categoria is not None:
         comment.category = correction.categoria
+    comment.confidence = 1.0
+    comment.model_version = f"curador:{curator.username}"
+    comment.classified_at = now
+    # The update first, before the tags and the event: on PostgreSQL it copies the first answer, with its tags, into
+    # the history (migration a1c0ingest006).
+    db.session.flush()
     if codes is not None:
         db.session.execute(delete(CommentTag).where(CommentTag.comment_id == comment.id))
         db.session.expire(comment, ["tags"])
         db.session.add_all(CommentTag(comment_id=comment.id, code=c, position=p) for p, c in enumerate(codes))
-    comment.confidence = 1.0
-    comment.model_version = f"curador:{curator.username}"
-    comment.classified_at = now
-    db.session.flush()  # the update first: on PostgreSQL it copies the first answer into the history
     db.session.add(
         ClassificationEvent(
             comment_id=comment.id,

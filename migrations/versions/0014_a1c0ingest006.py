@@ -7,11 +7,16 @@ most of those rows repeated their comment forever (~25 µs of PostgreSQL CPU per
 
 Now ingest and import write no event on PostgreSQL. The history of an unchanged comment is its row
 (app.services.comments.history shows it as the one `modelo` event it used to be), and this trigger keeps that answer
-before anything replaces it: the first UPDATE that changes a comment's category, confidence, model_version or
-tag_codes (a curator's correction, the e5 second opinion, a bulk action, the tag-codes trigger after a tag edit, a
-hand-written UPDATE) first copies the old values into classification_events as the `modelo` event, dated by the old
-classified_at, unless the comment already has events. The application writes its own event for the change as
-before. Comments stored before this migration keep the events they have.
+before anything replaces it: the first UPDATE that changes a comment's category, confidence or model_version (a
+curator's correction, the e5 second opinion, a bulk action, a hand-written UPDATE) first copies the old values, tags
+included (tag_codes), into classification_events as the `modelo` event, dated by the old classified_at, unless the
+comment already has events. The application writes its own event for the change as before.
+
+A change of tag_codes alone does not count: tags written after their comment (an ORM writer that adds the comment,
+then its tags; a bulk load) reach tag_codes through the tag-codes trigger, and are part of the first answer, not a
+change of it. So a writer that changes a comment's tags changes its model_version first (a correction names the
+curator, the second opinion adds "+e5") and flushes that UPDATE before touching the tags (correct(), refine()).
+Comments stored before this migration keep the events they have.
 
 The lookup runs with enable_seqscan off: ingest leaves the table small or empty for long stretches, and a plan made
 from those statistics (and cached by PL/pgSQL for the session) would scan every event of a million-row history on
@@ -52,9 +57,8 @@ KEEP_FUNCTION = f"""
     END $$"""
 KEEP_TRIGGER = """
     CREATE TRIGGER comments_keep_first_answer
-    BEFORE UPDATE OF category, confidence, model_version, tag_codes ON comments FOR EACH ROW
-    WHEN ((OLD.category, OLD.confidence, OLD.model_version, OLD.tag_codes)
-          IS DISTINCT FROM (NEW.category, NEW.confidence, NEW.model_version, NEW.tag_codes))
+    BEFORE UPDATE OF category, confidence, model_version ON comments FOR EACH ROW
+    WHEN ((OLD.category, OLD.confidence, OLD.model_version) IS DISTINCT FROM (NEW.category, NEW.confidence, NEW.model_version))
     EXECUTE FUNCTION comments_keep_first_answer()"""
 
 

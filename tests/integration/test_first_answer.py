@@ -1,8 +1,9 @@
 """A comment's first answer is its own row on PostgreSQL until something changes it (migration a1c0ingest006).
 
 Ingest writes no history row; the history shows the row as its one `modelo` event, and the first change of the
-comment's category, confidence, model or tags (whoever makes it: the API, the panel's bulk action, the second
-opinion, a hand-written UPDATE) first copies the old answer into the history, exactly once.
+comment's category, confidence or model (whoever makes it: the API, the panel's bulk action, the second opinion, a
+hand-written UPDATE) first copies the old answer, with its tags, into the history, exactly once. Tags written after
+their comment (an ORM writer, a bulk load) are part of the first answer, not a change of it.
 """
 
 from __future__ import annotations
@@ -127,6 +128,30 @@ def test_a_hand_written_update_keeps_the_first_answer_and_other_columns_do_not_c
         db.session.commit()
     assert stored_events(app, answer["id"]) == [("modelo", answer["categoria"])]
     assert_is_the_answer(history(answer["id"])[0], answer)
+
+
+def test_tags_written_after_their_comment_are_part_of_the_first_answer(app, history):
+    """A writer that adds the comment, then its tags (the ORM, a bulk load): the tag-codes trigger fills tag_codes,
+    which is not a change of answer, so nothing is copied and the history shows the row with its tags."""
+    cid = str(uuid.uuid4())
+    with app.app_context():
+        db.session.execute(
+            text(
+                "INSERT INTO comments (id, text, occurred_at, category, confidence, model_version, classified_at,"
+                " created_at, updated_at) VALUES (:id, 'o som do show', now(), 'CRÍTICA', 0.8, 'local:x', now(),"
+                " now(), now())"
+            ),
+            {"id": cid},
+        )
+        db.session.flush()
+        db.session.execute(
+            text("INSERT INTO comment_tags (comment_id, code, position) VALUES (:id, 'show_som', 0)"), {"id": cid}
+        )
+        db.session.commit()
+    assert stored_events(app, cid) == []
+    (event,) = history(cid)
+    assert (event["fonte"], event["categoria"], event["modelo"]) == ("modelo", "CRÍTICA", "local:x")
+    assert [t["codigo"] for t in event["tags_funcionalidades"]] == ["show_som"]
 
 
 def test_two_concurrent_corrections_keep_the_first_answer_once(app, ingest, pg_database):
