@@ -74,9 +74,14 @@ def albums_statement(keys: Iterable[tuple[str, str]]) -> tuple[str, tuple[str, s
     """The PostgreSQL lookup of these album keys: both columns of the unique index as arrays (one range scan of it),
     the exact pairs kept in Python; an IN over (artist_key, title_key) tuples costs bound parameters and planning per
     pair on every request. Rows for `resolve_albums`."""
-    keys = list(keys)
-    artist_keys_, title_keys = sorted({a for a, _ in keys}), sorted({t for _, t in keys})
+    artist_keys_, title_keys = _key_columns(keys)
     return _ALBUMS_SQL, (driver_sql.text_array(artist_keys_), driver_sql.text_array(title_keys))
+
+
+def _key_columns(keys: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """The distinct artist keys and title keys of these album keys, each sorted."""
+    keys = list(keys)
+    return sorted({a for a, _ in keys}), sorted({t for _, t in keys})
 
 
 def resolve_artists(names: Iterable[str], rows: list[tuple] | None = None) -> dict[str, Named]:
@@ -123,7 +128,7 @@ def resolve_albums(
         conn = driver_sql.connection()
         if conn is not None:
             return found_in(driver_sql.rows(conn, *albums_statement(keys)), set(keys))
-        artist_keys_, title_keys = sorted({a for a, _ in keys}), sorted({t for _, t in keys})
+        artist_keys_, title_keys = _key_columns(keys)
         found_rows = db.session.execute(
             select(Album.artist_key, Album.title_key, Album.id, Album.title).where(
                 one_of(Album.artist_key, artist_keys_), one_of(Album.title_key, title_keys)
