@@ -84,7 +84,13 @@ def run_side(root: Path, model_dir: str, args: argparse.Namespace, texts: list[s
         )
         warm = client.post_batches("preload", preload, clients=4, duration=300, meter=None)
         if warm.errors:
-            raise RuntimeError(f"preload failed: {warm.error_samples}")
+            # The filing code can deadlock on a fresh database when two batches insert the same new artists in
+            # different orders (a 503; since fixed: catalog rows go in key order). A failed warm-up batch stored
+            # nothing and was not acknowledged, so the row count checked below still holds; the phases still fail
+            # on any error.
+            bench.log(f"preload on {root}: {warm.errors} failed batches skipped: {warm.error_samples[:1]}")
+            if not warm.acknowledged:
+                raise RuntimeError(f"preload failed: {warm.error_samples}")
         meter = bench.CpuMeter(server.proc.pid, db_name)  # type: ignore[union-attr]
         out = {}
         for name, payloads in (("b1000", p1000), ("b100", p100)):
