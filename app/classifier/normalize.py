@@ -31,7 +31,7 @@ EMO_OTHER = "_emo_"
 # Emoji whose sentiment is stable enough in music comments to share one placeholder. 😭 and 🥹 mean "moved"
 # far more often than "sad" here; 🙄 and 🤡 are the usual sarcasm markers; 😂/🤣 read as laughter.
 _EMOJI_CLASSES: dict[str, str] = {}
-for _chars, _token in (
+for _chars, _placeholder in (
     (
         "🔥😍🥰❤♥💚💜💙🖤🤍💛🧡🤎💗💖💕💞💓💘❣😭🥹🙌🎶🎵🎧🎤🎸🎹🥁🎷✨💯🤩🙏👍🤘🎉"
         "😊😁😄😃😀🥳💪⭐🌟😎🫶👑🏆🤌😻☀🌈💎🚀",
@@ -43,7 +43,7 @@ for _chars, _token in (
     ("🤔🧐❓❔", EMO_DOUBT),
 ):
     for _ch in _chars:
-        _EMOJI_CLASSES[_ch] = _token
+        _EMOJI_CLASSES[_ch] = _placeholder
 
 _EMOJI_RANGES = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x2300, 0x23FF))
 _INVISIBLE = {0xFE0F, 0xFE0E, 0x200D, 0x200B, 0x20E3, *range(0x1F3FB, 0x1F400)}  # variation selectors, ZWJ, skin
