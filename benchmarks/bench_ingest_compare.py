@@ -13,7 +13,7 @@ What it does, for each side in turn (old, new, old, new...):
 1. the old side is a `git worktree` of --old in a temporary folder (removed at the end), with its own model trained
    once into --old-model-dir (kept, so a second run skips the training); the new side is this checkout;
 2. a throwaway database migrated by that side's code, an `ingestao` user, that side's gunicorn
-   (`gunicorn.conf.py`, 2 sync workers, APP_ENV=production) on 127.0.0.1;
+   (`gunicorn.conf.py`, 2 sync workers unless --workers says otherwise, APP_ENV=production) on 127.0.0.1;
 3. --preload batches of 1,000 first (the tables are not empty in production), then --duration seconds of batches of
    1,000 and of batches of 100 from 4 client threads: the payloads, client and CPU accounting of bench_ingest.py,
    identical for both sides;
@@ -69,10 +69,13 @@ def run_side(root: Path, model_dir: str, args: argparse.Namespace, texts: list[s
                 "APP_ENV": "production",
                 "JWT_ACCESS_TOKEN_SECONDS": "3600",
                 "GUNICORN_BIND": f"127.0.0.1:{port}",
-                "WEB_CONCURRENCY": "2",
                 "LOG_LEVEL": "INFO",
             }
         )
+        if args.workers == "default":  # gunicorn.conf.py decides (2 x cores + 1 on both sides), as deployed
+            server_env.pop("WEB_CONCURRENCY", None)
+        else:
+            server_env["WEB_CONCURRENCY"] = args.workers
         if args.redis:
             server_env["REDIS_URL"] = args.redis
         server = bench.Server(server_env, tmp)
@@ -128,6 +131,12 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=15.0, help="seconds per phase (default 15)")
     ap.add_argument("--preload", type=int, default=30, help="batches of 1,000 stored before measuring (default 30)")
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument(
+        "--workers",
+        default="2",
+        help="gunicorn workers on both sides (default 2, as when the issue was filed), or 'default' for what "
+        "gunicorn.conf.py picks when WEB_CONCURRENCY is unset (2 x cores + 1, capped at 8)",
+    )
     ap.add_argument("--quiet-wait", type=float, default=30.0)
     ap.add_argument("--pg", default=os.environ.get("BENCH_PG_URL") or bench.DEFAULT_ADMIN_PG)
     ap.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
@@ -152,7 +161,10 @@ def main() -> int:
                     print(describe(side, phase, result[side][phase]), flush=True)
             rows.append(result)
         print()
-        print(f"| pair | old b1,000 | new b1,000 | ratio | old b100 | new b100 | ratio |  (old = {args.old})")
+        print(
+            f"| pair | old b1,000 | new b1,000 | ratio | old b100 | new b100 | ratio |"
+            f"  (old = {args.old}, workers: {args.workers})"
+        )
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for i, r in enumerate(rows, 1):
             cells = []

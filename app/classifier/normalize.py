@@ -115,7 +115,10 @@ _DOT_HINTS = tuple(hint for hint in _URL_HINTS if hint[0] == ".")
 _OTHER_HINTS = tuple(hint for hint in _URL_HINTS if hint[0] != ".")
 _EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 _HANDLE_RE = re.compile(r"(?<![\w@])@[\w.]{2,}")
-_HASHTAG_RE = re.compile(r"(?<!\w)#(\w+)")
+# The patterns below begin with a literal or a digit, not with `\b` or a lookbehind, so `re` jumps from candidate to
+# candidate instead of trying every position (~15% of the normaliser's time on a text with a number or a hashtag);
+# the lookbehind right after that first character is the `\b` it replaces. Same matches as the `\b...` forms.
+_HASHTAG_RE = re.compile(r"#(?<!\w#)(\w+)")
 _HAS_DIGIT_RE = re.compile(r"\d")
 _MONEY_RE = re.compile(
     r"(?:r\$|us\$|\$|€|£)\s?\d[\d.,]*(?:\s?(?:mil|k|reais))?"
@@ -124,9 +127,9 @@ _MONEY_RE = re.compile(
 # Every match of _MONEY_RE contains one of these (a currency sign or the start of a currency word): a text without
 # any skips the regex, with the same result.
 _MONEY_HINTS = ("$", "€", "£", "reai", "real", "cont", "pila", "dolar", "dollar", "buck", "euro", "peso")
-_TIME_RE = re.compile(r"\b\d{1,2}[:h]\d{2}\b|\b\d{1,2}\s?(?:min|minutos|seg|segundos|h|hrs?|horas)\b")
-_YEAR_RE = re.compile(r"\b(?:19[5-9]\d|20[0-4]\d)\b")
-_NUMBER_RE = re.compile(r"\b\d+(?:[.,]\d+)*(?:º|ª|o|a)?\b")
+_TIME_RE = re.compile(r"\d(?<!\w\d)(?:\d?[:h]\d{2}\b|\d?\s?(?:min|minutos|seg|segundos|h|hrs?|horas)\b)")
+_YEAR_RE = re.compile(r"(?:1(?<!\w1)9[5-9]\d|2(?<!\w2)0[0-4]\d)\b")
+_NUMBER_RE = re.compile(r"\d(?<!\w\d)\d*(?:[.,]\d+)*(?:º|ª|o|a)?\b")
 _DIGIT_RE = re.compile(r"\d")
 # Letters repeated 3+ times squeezed to one (perfeitoooo -> perfeito); not "k", whose runs are laughter.
 _SQUEEZE_RE = re.compile(r"([a-jl-z])\1{2,}")

@@ -66,6 +66,11 @@ EDGE_CASES = [
     "¿Cuándo sale el disco? ¡Ojalá pronto!",
     "árvore ÁRVORE ñ 𝓯𝓪𝓷𝓬𝔂 漢字 テスト",
     "1.000.000 de views em 2024, 3min de música",
+    # Word boundaries of the hashtag, time, year and number patterns (a letter or digit right before them).
+    "#tag1 a#b ##dupla #_x #1 c#",
+    "12:30 x12:30 7h 07h15 a7h 3 min 4minutos b4min 10 seg 5hrs",
+    "1999 a1999 2049 2050 1949 19999 x2020",
+    "3º 4ª 5o 6a a5 12,5 1.5.6 v2.0 100%",
 ]
 
 
