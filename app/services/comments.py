@@ -79,9 +79,13 @@ def stage_batch(
     only count). `classified`: answers already computed by id (an import classifies its next chunk while this
     one is written); new items without one are classified here."""
     ids = [item.id or uuid.uuid4() for item in items]
-    stored, catalog_rows = _look_up([item.id for item in items if item.id is not None and item.id not in unseen], items)
+    stored, catalog_rows, tags_flagged = _look_up(
+        [item.id for item in items if item.id is not None and item.id not in unseen], items
+    )
     conflicts = [str(i) for i, item in zip(ids, items, strict=True) if i in stored and stored[i] != item.texto]
     if conflicts:
+        if tags_flagged:
+            driver_sql.tags_of_new_comments_next(on=False)  # callers go on in this transaction (imports)
         raise Conflict("Já existe comentário com este id e outro texto.", {"ids": conflicts})
 
     new = [(i, item) for i, item in zip(ids, items, strict=True) if i not in stored]
@@ -91,8 +95,10 @@ def stage_batch(
         out_by_id = {c.id: comment_json(c) for c in found}
     to_refine: list[uuid.UUID] = []
     if new:
-        created, to_refine = _store_new(new, classifier, with_items, classified or {}, catalog_rows)
+        created, to_refine = _store_new(new, classifier, with_items, classified or {}, catalog_rows, tags_flagged)
         out_by_id.update(created)
+    elif tags_flagged:
+        driver_sql.tags_of_new_comments_next(on=False)  # nothing written: no tag INSERT may skip its triggers
     items_out = [out_by_id[i] for i in ids] if with_items else []
     return IngestResult(items=items_out, created=len(new), to_refine=to_refine)
 
@@ -112,12 +118,16 @@ _STORED_TEXTS_SQL = "SELECT id, text FROM comments WHERE id = ANY(%s::uuid[])"
 
 def _look_up(
     ids: list[uuid.UUID], items: Sequence[CommentIn]
-) -> tuple[dict[uuid.UUID, str], tuple[list[tuple] | None, list[tuple] | None]]:
+) -> tuple[dict[uuid.UUID, str], tuple[list[tuple] | None, list[tuple] | None], bool]:
     """`stored_texts(ids)` and, on PostgreSQL, the rows of the batch's artists and albums (for resolve_artists and
-    resolve_albums), in one round trip: the three lookups need nothing from each other."""
+    resolve_albums), in one round trip: the three lookups need nothing from each other.
+
+    On PostgreSQL the same round trip sets the flag of `driver_sql.tags_of_new_comments_next` ahead of the tag COPY
+    (the last value is then True): nothing between here and that COPY inserts into comment_tags, and a batch that
+    ends up writing no tags clears the flag again (stage_batch, _store_new)."""
     conn = driver_sql.connection()
     if conn is None:
-        return stored_texts(ids), (None, None)
+        return stored_texts(ids), (None, None), False
     artists = catalog.artist_keys(item.artista for item in items if item.artista)
     albums = catalog.album_keys((item.artista, item.album) for item in items if item.album)
     statements = []
@@ -127,12 +137,10 @@ def _look_up(
         statements.append(catalog.artists_statement(artists))
     if albums:
         statements.append(catalog.albums_statement(albums))
-    if len(statements) > 1:
-        results = iter(driver_sql.rows_of_each(conn, statements))
-    else:
-        results = iter([driver_sql.rows(conn, *statements[0])] if statements else [])
+    statements.append(driver_sql.OWN_TAGS_NEXT)
+    results = iter(driver_sql.rows_of_each(conn, statements))
     stored = dict(next(results)) if ids else {}
-    return stored, (next(results) if artists else None, next(results) if albums else None)
+    return stored, (next(results) if artists else None, next(results) if albums else None), True
 
 
 def classify_items(classifier: Classifier, items: Sequence[CommentIn]) -> list[Classification]:
@@ -150,6 +158,7 @@ def _store_new(
     with_items: bool = True,
     classified: Mapping[uuid.UUID, Classification] | None = None,
     catalog_rows: tuple[list[tuple] | None, list[tuple] | None] = (None, None),
+    tags_flagged: bool = False,
 ) -> tuple[dict[uuid.UUID, dict[str, Any]], list[uuid.UUID]]:
     classified = classified or {}
     missing = [item for cid, item in new if cid not in classified]
@@ -215,8 +224,12 @@ def _store_new(
     # inserted before, in key order too (services/catalog.py), so every writer takes its locks in one order.
     comment_rows.sort(key=itemgetter(0))
     driver_sql.copy_rows(Comment.__table__, _COMMENT_COLUMNS, comment_rows)
-    if tag_rows:
-        driver_sql.tags_of_new_comments_next()  # their codes are in the rows above, their hours logged
+    # Their codes are in the rows above, their hours logged: the tag COPY tells two triggers so (set ahead by _look_up
+    # on PostgreSQL, else here), and a batch without tags clears that flag.
+    if tag_rows and not tags_flagged:
+        driver_sql.tags_of_new_comments_next()
+    elif not tag_rows and tags_flagged:
+        driver_sql.tags_of_new_comments_next(on=False)
     driver_sql.copy_rows(CommentTag.__table__, _TAG_COLUMNS, tag_rows)
     driver_sql.copy_rows(ClassificationEvent.__table__, _EVENT_COLUMNS, event_rows)
     return out, to_refine

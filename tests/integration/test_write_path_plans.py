@@ -229,6 +229,39 @@ def test_ingest_writes_tag_codes_itself_and_later_tag_writes_are_still_synced(ap
     assert mismatched == []
 
 
+UNTAGGED = "asdfgh qwerty zxcvb"
+
+
+@pytest.mark.parametrize("case", ["no_tags", "all_stored", "conflict"])
+def test_a_batch_that_writes_no_tags_leaves_later_tag_writes_synced(app, case):
+    """The lookups set the triggers' skip flag ahead of the tag COPY, in their round trip. A batch that then writes
+    no tag row (none of its comments has a tag, all are already stored, or an id clashes and the caller goes on in
+    the same transaction, as imports do) clears it: the next tag written in that transaction is synced."""
+    from app.errors import Conflict
+    from app.extensions import db
+    from app.models.comment import CommentTag
+    from app.services import comments
+
+    with app.app_context():
+        classifier = comments.get_classifier()
+        kept = CommentIn(id=uuid.uuid4(), texto=TAGGED)
+        comments.stage_batch([kept], classifier)
+        db.session.commit()
+        if case == "no_tags":
+            result = comments.stage_batch([CommentIn(texto=f"{UNTAGGED} {i}") for i in range(5)], classifier)
+            assert result.created == 5 and not any(i["tags_funcionalidades"] for i in result.items)
+        elif case == "all_stored":
+            assert comments.stage_batch([kept], classifier).created == 0
+        else:
+            with pytest.raises(Conflict):
+                comments.stage_batch([CommentIn(id=kept.id, texto="outro texto")], classifier)
+        db.session.add(CommentTag(comment_id=kept.id, code="merch_produtos", position=9))
+        db.session.flush()
+        codes = db.session.execute(text("SELECT tag_codes FROM comments WHERE id = :id"), {"id": kept.id}).scalar_one()
+        db.session.rollback()
+    assert codes.split("|")[-1] == "merch_produtos"
+
+
 def test_curator_counts_read_the_curator_index_in_every_plan(crowded, role_tokens, one_connection):
     """Ingest writes no entry into the curator-events index (it is partial: source = 'curador'); the panel's
     counts must still use it, also once the driver has prepared the statement and PostgreSQL may reuse a generic
