@@ -85,7 +85,7 @@ def stage_batch(
     conflicts = [str(i) for i, item in zip(ids, items, strict=True) if i in stored and stored[i] != item.texto]
     if conflicts:
         if tags_flagged:
-            driver_sql.tags_of_new_comments_next(on=False)  # callers go on in this transaction (imports)
+            driver_sql.own_tags_flag_off()  # callers go on in this transaction (imports)
         raise Conflict("Já existe comentário com este id e outro texto.", {"ids": conflicts})
 
     new = [(i, item) for i, item in zip(ids, items, strict=True) if i not in stored]
@@ -98,7 +98,7 @@ def stage_batch(
         created, to_refine = _store_new(new, classifier, with_items, classified or {}, catalog_rows, tags_flagged)
         out_by_id.update(created)
     elif tags_flagged:
-        driver_sql.tags_of_new_comments_next(on=False)  # nothing written: no tag INSERT may skip its triggers
+        driver_sql.own_tags_flag_off()  # nothing written: no tag INSERT may skip its triggers
     items_out = [out_by_id[i] for i in ids] if with_items else []
     return IngestResult(items=items_out, created=len(new), to_refine=to_refine)
 
@@ -122,7 +122,7 @@ def _look_up(
     """`stored_texts(ids)` and, on PostgreSQL, the rows of the batch's artists and albums (for resolve_artists and
     resolve_albums), in one round trip: the three lookups need nothing from each other.
 
-    On PostgreSQL the same round trip sets the flag of `driver_sql.tags_of_new_comments_next` ahead of the tag COPY
+    On PostgreSQL the same round trip sets the flag of `driver_sql.OWN_TAGS_NEXT` ahead of the tag COPY
     (the last value is then True): nothing between here and that COPY inserts into comment_tags, and a batch that
     ends up writing no tags clears the flag again (stage_batch, _store_new)."""
     conn = driver_sql.connection()
@@ -224,12 +224,10 @@ def _store_new(
     # inserted before, in key order too (services/catalog.py), so every writer takes its locks in one order.
     comment_rows.sort(key=itemgetter(0))
     driver_sql.copy_rows(Comment.__table__, _COMMENT_COLUMNS, comment_rows)
-    # Their codes are in the rows above, their hours logged: the tag COPY tells two triggers so (set ahead by _look_up
-    # on PostgreSQL, else here), and a batch without tags clears that flag.
-    if tag_rows and not tags_flagged:
-        driver_sql.tags_of_new_comments_next()
-    elif not tag_rows and tags_flagged:
-        driver_sql.tags_of_new_comments_next(on=False)
+    # Their codes are in the rows above, their hours logged: _look_up told the triggers so (driver_sql.OWN_TAGS_NEXT)
+    # for the tag COPY below; a batch without tags clears that flag.
+    if tags_flagged and not tag_rows:
+        driver_sql.own_tags_flag_off()
     driver_sql.copy_rows(CommentTag.__table__, _TAG_COLUMNS, tag_rows)
     driver_sql.copy_rows(ClassificationEvent.__table__, _EVENT_COLUMNS, event_rows)
     return out, to_refine

@@ -93,26 +93,14 @@ def text_array(values: Iterable[Any]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-def tags_of_new_comments_next(on: bool = True) -> None:
-    """Tell two triggers that the next INSERT into comment_tags in this transaction holds the tags of comments it has
-    just written (ingest, import), so they skip that one statement and clear their flag; any later statement runs
-    them as usual. One round trip; nothing to do on other databases (no triggers there). `on=False` clears the flag
-    again (a writer that set it ahead, in OWN_TAGS_NEXT, and then wrote no tags).
-
-    - the tag-codes trigger (migration 0012): each comment row already carries its `tag_codes` (~15 µs of
-      PostgreSQL CPU per stored comment to re-read them);
-    - the tag rollup log (migration 0013): the comments' own statement trigger has logged their hours, which are
-      the tags' hours (one duplicate change-log row per distinct hour and batch)."""
-    conn = connection()
-    if conn is None:
-        return
-    sql = OWN_TAGS_NEXT[0] if on else _OWN_TAGS_OFF_SQL
-    with _wrapped(conn, sql) as driver_conn:
-        driver_conn.execute(sql)
-
-
-# The statement of tags_of_new_comments_next, for a writer that sends it with others in one round trip (ingest's
-# lookups: ~0.1-0.2 ms of worker CPU and two context switches less per request).
+# Tells two triggers that the next INSERT into comment_tags in this transaction holds the tags of comments it has just
+# written (ingest, import), so they skip that one statement and clear their flag; any later statement runs them as
+# usual. Ingest sends it with its lookups, in their round trip (app.services.comments._look_up); nothing to do on
+# other databases (no triggers there).
+# - the tag-codes trigger (migration 0012): each comment row already carries its `tag_codes` (~15 µs of PostgreSQL
+#   CPU per stored comment to re-read them);
+# - the tag rollup log (migration 0013): the comments' own statement trigger has logged their hours, which are the
+#   tags' hours (one duplicate change-log row per distinct hour and batch).
 OWN_TAGS_NEXT: tuple[str, tuple] = (
     "SELECT set_config('alumusic.tag_codes_written', 'on', true), set_config('alumusic.tag_hours_logged', 'on', true)",
     (),
@@ -120,6 +108,16 @@ OWN_TAGS_NEXT: tuple[str, tuple] = (
 _OWN_TAGS_OFF_SQL = (
     "SELECT set_config('alumusic.tag_codes_written', 'off', true), set_config('alumusic.tag_hours_logged', 'off', true)"
 )
+
+
+def own_tags_flag_off() -> None:
+    """Clear OWN_TAGS_NEXT's flag: the writer that set it ahead wrote no tags, and a later tag INSERT in this
+    transaction must run its triggers. One round trip; nothing to do on other databases."""
+    conn = connection()
+    if conn is None:
+        return
+    with _wrapped(conn, _OWN_TAGS_OFF_SQL) as driver_conn:
+        driver_conn.execute(_OWN_TAGS_OFF_SQL)
 
 
 def copy_rows(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
